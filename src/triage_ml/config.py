@@ -1,0 +1,170 @@
+"""Training parameters: `params.yaml` as validated data.
+
+Every section forbids unknown keys, so a typo such as ``train.classifer.C`` fails loudly
+instead of silently training with a default. The section names match the DVC stages and the
+CLI commands that read them (``sample``, ``train``, ``evaluate``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_LABELS = ("complaint", "sales_lead", "product_review", "influencer")
+
+
+class ConfigError(ValueError):
+    """A parameters or playbook file is invalid; the message names the file and the setting."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelsParams(_Strict):
+    names: tuple[str, ...] = DEFAULT_LABELS
+    exclusive: bool = False
+    """Exactly one label per post (intent taxonomies): a multiclass model instead of one-vs-rest."""
+
+    @field_validator("names")
+    @classmethod
+    def _names_valid(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if len(names) < 1:
+            raise ValueError("declare at least one label")
+        if len(set(names)) != len(names):
+            raise ValueError(f"labels are declared twice: {sorted(names)}")
+        bad = [n for n in names if not n or ";" in n or n != n.strip()]
+        if bad:
+            raise ValueError(f"label names must be non-empty, without ';' or spaces around: {bad}")
+        return names
+
+
+class DataParams(_Strict):
+    path: str = "data/sample.csv"
+    """The labelled history the pipeline trains on: point this at your own export."""
+
+
+class SampleParams(_Strict):
+    rows: int = Field(5000, ge=10)
+    seed: int = 42
+
+
+class SplitParams(_Strict):
+    test_size: float = Field(0.15, gt=0.0, lt=0.5)
+    """Share of the history held out for the reported metrics (the most recent posts when
+    ``created_at`` exists, a stratified random share otherwise)."""
+    seed: int = 42
+
+
+class NormaliserParams(_Strict):
+    model: str = "blank:en"
+    """``blank:en`` (no download needed) or an installed spaCy package, e.g. ``en_core_web_sm``."""
+    lemmatize: bool = False
+    mark_negation: bool = False
+    """Append ``_NEG`` to words in the scope of a negation ("not happy" -> "not happy_NEG")."""
+
+
+class FeaturesParams(_Strict):
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] = (2, 5)
+    char_analyzer: Literal["char", "char_wb"] = "char_wb"
+    min_df: int = Field(2, ge=1)
+    max_df: float = Field(1.0, gt=0.0, le=1.0)
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    char_weight: float = Field(1.0, ge=0.0)
+    """Relative weight of the character block against the word block (0 disables it)."""
+    metadata: bool = True
+    """Author and channel features (followers, verified, channel) and surface cues (length, !!!,
+    capitals, emoji): the ``influencer`` label cannot be learned from text alone."""
+    embeddings: str | None = None
+    """Optional sentence-embedding block (``minilm``); needs the ``embeddings`` install extra."""
+    embeddings_weight: float = Field(2.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> FeaturesParams:
+        for name in ("word_ngrams", "char_ngrams"):
+            lo, hi = getattr(self, name)
+            if not 1 <= lo <= hi:
+                raise ValueError(
+                    f"{name} must be [low, high] with 1 <= low <= high, got {[lo, hi]}"
+                )
+        return self
+
+
+class ClassifierParams(_Strict):
+    C: float = Field(8.0, gt=0.0)
+    class_weight: Literal["balanced"] | None = None
+    max_iter: int = Field(3000, ge=50)
+
+
+class CalibrationParams(_Strict):
+    cv: int = Field(5, ge=2, le=20)
+    """Folds for the out-of-fold scores that calibrate probabilities and choose thresholds:
+    every training row is scored by a model that did not see it (the validation data)."""
+    abstain_band: float = Field(0.1, ge=0.0, lt=0.5)
+    """``needs_human`` when a probability lies within this distance of its label's threshold."""
+
+
+class UrgencyParams(_Strict):
+    alpha: float = Field(1.0, gt=0.0)
+    """Ridge penalty of the urgency regressor."""
+
+
+class TrainParams(_Strict):
+    normaliser: NormaliserParams = NormaliserParams()
+    features: FeaturesParams = FeaturesParams()
+    classifier: ClassifierParams = ClassifierParams()
+    calibration: CalibrationParams = CalibrationParams()
+    urgency: UrgencyParams = UrgencyParams()
+    min_examples: int = Field(5, ge=1)
+    """A label with fewer positive (or negative) training rows than this is an error."""
+    playbook: str | None = None
+    """Engagement playbook copied into the bundle; ``null`` = the one shipped with triage-ml."""
+
+
+class EvaluateParams(_Strict):
+    plots: bool = True
+
+
+class Params(_Strict):
+    labels: LabelsParams = LabelsParams()
+    data: DataParams = DataParams()
+    sample: SampleParams = SampleParams()
+    split: SplitParams = SplitParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """Read and validate ``params.yaml``; ``None`` gives the defaults."""
+    if path is None:
+        return Params()
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: invalid parameters\n{format_validation_error(err)}") from None
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """One line per problem: the dotted setting, what was wrong, the value given."""
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown setting (check the spelling)"
+        lines.append(f"  - {where}: {msg} (got {e.get('input')!r})")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""Social-media text normalisation with spaCy, as a scikit-learn transformer.
+
+The normaliser lives inside the saved pipeline, so training and serving clean text the same way.
+It replaces rather than deletes: handles become ``<user>``, links ``<url>``; negations, emoji,
+``!!!`` and elongations ("sooo") are kept because they carry complaint and urgency signal.
+The spaCy pipeline is loaded by name and cached per process, never pickled.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+USER, URL, EMAIL, NUMBER, HASHTAG, ELONGATED = (
+    "<user>",
+    "<url>",
+    "<email>",
+    "<num>",
+    "<hashtag>",
+    "<elong>",
+)
+
+_ELONGATION = re.compile(r"([^\W\d_])\1{2,}")
+_REPEATED_PUNCT = re.compile(r"([!?.])\1{2,}")
+_NEGATIONS = frozenset(
+    {"not", "no", "never", "nothing", "nobody", "none", "nor", "cannot", "without"}
+)
+_CONTRACTION_STEMS = {"ca": "can", "wo": "will", "sha": "shall", "ai": "is"}
+_SCOPE_END = frozenset(".,!?;:")
+_URL_LIKE = re.compile(r"^(https?://|www\.)|\.(com|net|org|co|io|ly|uk)(/|$)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4)
+def load_nlp(model: str = "blank:en", lemmatize: bool = False):
+    """Load a spaCy pipeline once per process.
+
+    ``blank:LANG`` builds a blank pipeline (no download needed); any other name is an installed
+    spaCy package (e.g. ``en_core_web_sm``). Hashtags are kept whole by the tokenizer.
+    """
+    import spacy
+
+    if model.startswith("blank:"):
+        nlp = spacy.blank(model.split(":", 1)[1])
+    else:
+        try:
+            nlp = spacy.load(model, exclude=["parser", "ner", "textcat"])
+        except OSError as err:
+            raise ValueError(
+                f"spaCy model {model!r} is not installed; use 'blank:en' or install the package"
+            ) from err
+    # keep '#hashtag' together: drop '#' from the prefixes, split before an inner '#word'
+    prefixes = [p for p in nlp.Defaults.prefixes if p not in ("#", r"\#")]
+    nlp.tokenizer.prefix_search = spacy.util.compile_prefix_regex(prefixes).search
+    infixes = list(nlp.Defaults.infixes) + [r"(?<=\w)(?=#\w)"]
+    nlp.tokenizer.infix_finditer = spacy.util.compile_infix_regex(infixes).finditer
+    if lemmatize and "lemmatizer" not in nlp.pipe_names:
+        try:
+            nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+            nlp.initialize()
+        except Exception as err:  # spaCy raises several types when lookup tables are missing
+            raise ValueError(
+                "lemmatize: true needs the lookup tables: pip install spacy-lookups-data"
+            ) from err
+    return nlp
+
+
+def _normalise_doc(doc, lemmatize: bool, mark_negation: bool) -> str:
+    out: list[str] = []
+    negated = False
+    tokens = list(doc)
+    for i, tok in enumerate(tokens):
+        text = tok.text
+        low = text.lower()
+        if text.startswith("@") and len(text) > 1:
+            piece = [USER]
+        elif tok.like_email:
+            piece = [EMAIL]
+        elif tok.like_url or _URL_LIKE.search(text):
+            piece = [URL]
+        elif text.startswith("#") and len(text) > 1:
+            piece = [HASHTAG, _ELONGATION.sub(r"\1\1", low[1:])]
+        elif low == "n't" or low == "nt" and i > 0 and not tokens[i - 1].whitespace_:
+            piece = ["not"]
+        elif low in _CONTRACTION_STEMS and i + 1 < len(tokens) and tokens[i + 1].lower_ == "n't":
+            piece = [_CONTRACTION_STEMS[low]]
+        elif tok.like_num and sum(c.isdigit() for c in text) >= 5:
+            piece = [NUMBER]
+        elif (
+            low in ("!", "?")
+            and out
+            and set(out[-1]) == {low}
+            and i > 0
+            and not tokens[i - 1].whitespace_
+        ):
+            out[-1] = (out[-1] + low)[:3]  # "!!!!!" is split by the tokenizer: rejoin, cap at 3
+            continue
+        else:
+            word = tok.lemma_.lower() if lemmatize and tok.lemma_ else low
+            squeezed = _ELONGATION.sub(r"\1\1", word)
+            squeezed = _REPEATED_PUNCT.sub(r"\1\1\1", squeezed)
+            piece = [squeezed]
+            if squeezed != word and squeezed[:1].isalpha():
+                piece.append(ELONGATED)
+        if mark_negation:
+            if piece[0] in _SCOPE_END or piece[0][:1] in _SCOPE_END:
+                negated = False
+            elif negated and piece[0][:1].isalpha():
+                piece = [piece[0] + "_NEG", *piece[1:]]
+            if piece[0] in _NEGATIONS:
+                negated = True
+        out.extend(piece)
+    return " ".join(out)
+
+
+class SpacyNormaliser(TransformerMixin, BaseEstimator):
+    """Turn raw posts into normalised, space-separated token strings.
+
+    Parameters
+    ----------
+    model : spaCy pipeline name, ``blank:en`` by default.
+    lemmatize : replace words by their lookup lemma (needs ``spacy-lookups-data``).
+    mark_negation : suffix words in a negation's scope with ``_NEG``.
+    batch_size : texts per ``nlp.pipe`` batch.
+    """
+
+    def __init__(
+        self,
+        model: str = "blank:en",
+        lemmatize: bool = False,
+        mark_negation: bool = False,
+        batch_size: int = 512,
+    ):
+        self.model = model
+        self.lemmatize = lemmatize
+        self.mark_negation = mark_negation
+        self.batch_size = batch_size
+
+    def fit(self, X: Iterable[str], y=None) -> SpacyNormaliser:
+        load_nlp(self.model, self.lemmatize)  # fail early when the model is missing
+        self.n_features_in_ = 1
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        nlp = load_nlp(self.model, self.lemmatize)
+        texts = [html.unescape(str(t)) for t in _as_list(X)]
+        if self.lemmatize:
+            docs = nlp.pipe(texts, batch_size=self.batch_size)
+        else:
+            docs = nlp.tokenizer.pipe(texts, batch_size=self.batch_size)
+        return np.array(
+            [_normalise_doc(d, self.lemmatize, self.mark_negation) for d in docs], dtype=object
+        )
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.array(["text"], dtype=object)
+
+
+def _as_list(X) -> list:
+    if hasattr(X, "iloc") and getattr(X, "ndim", 1) == 2:
+        X = X.iloc[:, 0]
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        X = X[:, 0]
+    return list(X)
