@@ -34,6 +34,8 @@ def signal_name(feature: str) -> str:
     if block == "text":
         kind, _, gram = rest.partition("__")
         return f"~{gram}~" if kind == "char" else gram
+    if block == "embeddings":
+        return f"sentence embedding {rest}"
     return rest or feature
 
 
