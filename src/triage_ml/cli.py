@@ -201,6 +201,59 @@ def predict(
     Console().print(_table("triage-ml predict", rows))
 
 
+@app.command()
+@handles_errors
+def review(
+    model: Annotated[Path, typer.Option(help="Bundle directory.")],
+    data: Annotated[Path, typer.Option(help="Labelled posts to review (.csv/.jsonl/.parquet).")],
+    out: Annotated[Path, typer.Option(help="Directory for the review CSVs and report.html.")],
+    top: Annotated[int, typer.Option(min=1, help="Rows in each review table.")] = 25,
+    playbook: Annotated[
+        Path | None, typer.Option(help="Playbook YAML (default: the bundle's).")
+    ] = None,
+) -> None:
+    """Review mistakes: worst errors, error rates by slice, suspected mislabelled rows, urgency
+    under-estimates, a relabelling sheet and a static HTML report."""
+    from triage_ml.bundle import load_bundle
+    from triage_ml.data import load_history
+    from triage_ml.playbook import load_playbook
+    from triage_ml.report import write_review
+    from triage_ml.review import bundle_params, run_review
+
+    started = time.perf_counter()
+    bundle = load_bundle(model)
+    history, report = load_history(
+        data,
+        label_set=bundle.labels,
+        exclusive=bundle.triager.exclusive,
+        require_labels=True,
+        min_examples=1,
+    )
+    book = load_playbook(playbook) if playbook else None
+    with console.status("reviewing") as status:
+        result = run_review(
+            bundle,
+            history,
+            bundle_params(bundle),
+            top=top,
+            playbook=book,
+            progress=lambda msg: status.update(f"reviewing: {msg}"),
+        )
+        written = write_review(result, out, data_source=str(data))
+    f1 = result.summary.set_index("label")["f1"]
+    rows = [
+        ("data", f"{data} ({report.rows_read} posts, {result.n_history} labelled)"),
+        ("errors reviewed on", result.scope),
+        ("posts with a wrong label", f"{result.error_rate:.1%}"),
+        ("F1 per label", ", ".join(f"{lab} {v:.2f}" for lab, v in f1.dropna().items())),
+        ("cleanlab label issues", f"{result.cleanlab_issues} of {result.n_history}"),
+        ("rows to re-check", f"{len(result.relabel)} in {written['relabel']}"),
+        ("report", str(written["report"])),
+        ("time", f"{time.perf_counter() - started:.1f} s"),
+    ]
+    Console().print(_table(f"triage-ml review ({bundle.model_version})", rows))
+
+
 def _default_params() -> Path | None:
     path = Path("params.yaml")
     return path if path.is_file() else None
