@@ -120,6 +120,8 @@ class TrainParams(_Strict):
     classifier: ClassifierParams = ClassifierParams()
     calibration: CalibrationParams = CalibrationParams()
     urgency: UrgencyParams = UrgencyParams()
+    n_jobs: int = -1
+    """Threads for fitting folds and labels in parallel (-1 = all cores)."""
     min_examples: int = Field(5, ge=1)
     """A label with fewer positive (or negative) training rows than this is an error."""
     playbook: str | None = None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy import sparse
 from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -68,33 +69,52 @@ def _linear_fit(X, y: np.ndarray, params: Params, multiclass: bool) -> LogisticR
     return clf.fit(X, y)
 
 
-def _fit_labels(X, Y: np.ndarray, params: Params, exclusive: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Linear weights for every label: ``(k, d)`` coefficients and ``(k,)`` intercepts."""
+def _fit_multiclass(X, Y: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax weights for an exclusive label set: ``(k, d)`` and ``(k,)``."""
+    clf = _linear_fit(X, Y.argmax(axis=1), params, multiclass=True)
+    coef = np.zeros((Y.shape[1], X.shape[1]))
+    intercept = np.full(Y.shape[1], -1e3)  # a label absent from a fold is never chosen
+    coef[clf.classes_] = (
+        clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+    )
+    intercept[clf.classes_] = (
+        clf.intercept_
+        if len(clf.classes_) > 2
+        else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
+    )
+    return coef, intercept
+
+
+def _fit_binary(X, y: np.ndarray, params: Params) -> tuple[np.ndarray, float]:
+    clf = _linear_fit(X, y, params, multiclass=False)
+    return clf.coef_[0], float(clf.intercept_[0])
+
+
+def _fit_all(
+    X, Y: np.ndarray, splits: list[np.ndarray], params: Params, exclusive: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fit one model per row subset in ``splits``, in parallel threads (liblinear and the
+    sparse products release the GIL): ``[(coef (k, d), intercept (k,)), ...]``."""
+    n_jobs = params.train.n_jobs
     if exclusive:
-        clf = _linear_fit(X, Y.argmax(axis=1), params, multiclass=True)
-        coef = np.zeros((Y.shape[1], X.shape[1]))
-        intercept = np.full(Y.shape[1], -1e3)  # a label absent from a fold is never chosen
-        coef[clf.classes_] = (
-            clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+        jobs = [delayed(_fit_multiclass)(X[idx], Y[idx], params) for idx in splits]
+        return Parallel(n_jobs=n_jobs, prefer="threads")(jobs)
+    jobs = [
+        delayed(_fit_binary)(X[idx], Y[idx, k], params) for idx in splits for k in range(Y.shape[1])
+    ]
+    flat = Parallel(n_jobs=n_jobs, prefer="threads")(jobs)
+    k = Y.shape[1]
+    return [
+        (
+            np.vstack([c for c, _ in flat[i * k : (i + 1) * k]]),
+            np.array([b for _, b in flat[i * k : (i + 1) * k]]),
         )
-        intercept[clf.classes_] = (
-            clf.intercept_
-            if len(clf.classes_) > 2
-            else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
-        )
-        return coef, intercept
-    coefs, intercepts = [], []
-    for k in range(Y.shape[1]):
-        clf = _linear_fit(X, Y[:, k], params, multiclass=False)
-        coefs.append(clf.coef_[0])
-        intercepts.append(clf.intercept_[0])
-    return np.vstack(coefs), np.asarray(intercepts)
+        for i in range(len(splits))
+    ]
 
 
-def out_of_fold_logits(
-    X, Y: np.ndarray, params: Params, exclusive: bool, progress: Progress = _quiet
-) -> np.ndarray:
-    """Logits for every row from a model trained on the other folds."""
+def validation_folds(Y: np.ndarray, params: Params, exclusive: bool) -> list[tuple]:
+    """``(fit rows, validation rows)`` pairs: stratified for one label or an exclusive set."""
     cv = params.train.calibration.cv
     if exclusive or Y.shape[1] == 1:
         target = Y.argmax(axis=1) if exclusive else Y[:, 0]
@@ -103,10 +123,18 @@ def out_of_fold_logits(
         splits = folds.split(np.zeros(len(target)), target)
     else:
         splits = KFold(cv, shuffle=True, random_state=0).split(np.zeros(len(Y)))
+    return list(splits)
+
+
+def out_of_fold_logits(
+    X, Y: np.ndarray, params: Params, exclusive: bool, progress: Progress = _quiet
+) -> np.ndarray:
+    """Logits for every row from a model trained on the other folds (validation scores)."""
+    folds = validation_folds(Y, params, exclusive)
+    progress(f"{len(folds)} validation folds")
+    fitted = _fit_all(X, Y, [fit_idx for fit_idx, _ in folds], params, exclusive)
     logits = np.zeros(Y.shape, dtype=float)
-    for i, (fit_idx, val_idx) in enumerate(splits, start=1):
-        progress(f"validation fold {i}/{cv}")
-        coef, intercept = _fit_labels(X[fit_idx], Y[fit_idx], params, exclusive)
+    for (_, val_idx), (coef, intercept) in zip(folds, fitted, strict=True):
         logits[val_idx] = np.asarray(X[val_idx] @ coef.T) + intercept
     return logits
 
@@ -166,7 +194,15 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
     features = build_features(params.train.features, params.train.normaliser)
     X = sparse.csr_matrix(features.fit_transform(frame))
 
-    logits = out_of_fold_logits(X, Y, params, exclusive, progress)
+    folds = validation_folds(Y, params, exclusive)
+    progress(f"{len(folds)} validation folds and the final model")
+    fitted = _fit_all(
+        X, Y, [fit_idx for fit_idx, _ in folds] + [np.arange(len(Y))], params, exclusive
+    )
+    logits = np.zeros(Y.shape, dtype=float)
+    for (_, val_idx), (fold_coef, fold_intercept) in zip(folds, fitted[:-1], strict=True):
+        logits[val_idx] = np.asarray(X[val_idx] @ fold_coef.T) + fold_intercept
+    coef, intercept = fitted[-1]
     if exclusive:
         calibration = fit_temperature(logits, Y.argmax(axis=1))
         thresholds = np.zeros(len(labels))
@@ -174,9 +210,6 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
         calibration = fit_platt(logits, Y)
         proba = 1.0 / (1.0 + np.exp(-(logits * calibration[:, 0] + calibration[:, 1])))
         thresholds = best_f1_thresholds(proba, Y)
-
-    progress("final model")
-    coef, intercept = _fit_labels(X, Y, params, exclusive)
 
     urgency_coef, urgency_intercept = None, None
     has_urgency = frame["urgency"].notna().to_numpy()
