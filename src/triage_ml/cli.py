@@ -86,11 +86,42 @@ def train(
     plots_dir: Annotated[
         Path | None, typer.Option(help="Also write evaluation plots here.")
     ] = None,
+    holdout_out: Annotated[
+        Path | None,
+        typer.Option(help="Also write the held-out test posts here (the DVC evaluate stage)."),
+    ] = None,
+    track: Annotated[
+        bool,
+        typer.Option(
+            "--track/--no-track",
+            envvar="TRIAGE_TRACKING",
+            help="Log the run to MLflow (env TRIAGE_TRACKING=0 turns it off). The store is "
+            "MLFLOW_TRACKING_URI, else mlflow.db in the project folder.",
+        ),
+    ] = True,
+    register: Annotated[
+        bool, typer.Option("--register", help="Also register the model as a new version.")
+    ] = False,
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "triage",
+    experiment: Annotated[
+        str | None,
+        typer.Option(envvar="MLFLOW_EXPERIMENT_NAME", help="MLflow experiment (default triage)."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None,
+        typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server or store URI."),
+    ] = None,
 ) -> None:
-    """Train from a labelled history and write one bundle (model, playbook, metadata)."""
-    from triage_ml.config import load_params
+    """Train from a labelled history and write one bundle (model, playbook, metadata).
+
+    The run is logged to MLflow unless --no-track; a tracking failure is reported but never
+    loses the bundle (the exit code is non-zero only when --register was asked for).
+    """
+    from triage_ml.config import ConfigError, load_params
     from triage_ml.workflow import run_training
 
+    if register and not track:
+        raise ConfigError("--register needs tracking: drop --no-track (or TRIAGE_TRACKING=0)")
     cfg = load_params(params if params is not None else _default_params())
     data = data if data is not None else Path(cfg.data.path)
     started = time.perf_counter()
@@ -103,17 +134,78 @@ def train(
         metrics_out.write_text(json.dumps(result.metrics, indent=2), encoding="utf-8")
     if plots_dir:
         result.write_plots(plots_dir)
+    if holdout_out:
+        from triage_ml.io import write_table
+
+        write_table(result.test, holdout_out)
     rows = [
         ("data", f"{data} ({result.report.rows_read} posts)"),
         ("split", f"{result.split_how}: {result.n_train} train / {result.n_test} test"),
         *result.summary_rows(),
         ("training time", f"{result.training_seconds:.1f} s"),
-        ("total time", f"{time.perf_counter() - started:.1f} s"),
-        ("bundle", str(out)),
     ]
+    tracking_failed = False
+    if track:
+        with console.status("logging the run to MLflow"):
+            tracked_rows, tracking_failed = _track_training(
+                result, out, plots_dir, register, model_name, experiment, tracking_uri
+            )
+        rows += tracked_rows
+    rows += [("total time", f"{time.perf_counter() - started:.1f} s"), ("bundle", str(out))]
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}")
     Console().print(_table("triage-ml train", rows))
+    if tracking_failed and register:
+        raise typer.Exit(1)
+
+
+def _track_training(
+    result,
+    out: Path,
+    plots_dir: Path | None,
+    register: bool,
+    model_name: str,
+    experiment: str | None,
+    tracking_uri: str | None,
+) -> tuple[list[tuple[str, str]], bool]:
+    """Log a finished training to MLflow; any failure is a warning, the bundle stays."""
+    import tempfile
+
+    from triage_ml import tracking
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="triage-plots-") as tmp:
+            plots = plots_dir
+            if plots is None:
+                plots = Path(tmp)
+                result.write_plots(plots)
+            run = tracking.log_bundle(
+                out,
+                plots_dir=plots,
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                register=register,
+                model_name=model_name,
+            )
+    except Exception as err:  # tracking is never required for a training to count
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        console.print(
+            f"[yellow]warning:[/] the run was not logged to MLflow at {uri}: {err}\n"
+            "  the bundle is written; fix MLFLOW_TRACKING_URI or train with --no-track",
+            highlight=False,
+        )
+        return [("mlflow", "not logged (see warning)")], True
+    rows = [("mlflow run", f"{run.run_id} (experiment {run.experiment_name})")]
+    rows.append(("mlflow store", run.tracking_uri))
+    if run.version:
+        rows.append(
+            (
+                "registered",
+                f"{run.model_name} version {run.version} "
+                f"(make it live: triage-ml promote {run.version})",
+            )
+        )
+    return rows, False
 
 
 @app.command()
@@ -201,6 +293,78 @@ def predict(
     Console().print(_table("triage-ml predict", rows))
 
 
+TrackingUri = Annotated[
+    str | None,
+    typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server or store URI."),
+]
+ModelName = Annotated[str, typer.Option("--name", help="Registered model name.")]
+
+
+@app.command()
+@handles_errors
+def register(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id printed by 'triage-ml train'.")],
+    name: ModelName = "triage",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Register the model of a tracked training run as a new version of NAME."""
+    from triage_ml import tracking
+
+    version = tracking.register_run(run_id, name, tracking_uri)
+    Console().print(f"registered run {run_id} as {name} version {version}")
+    console.print(f"make it live: triage-ml promote {version} --name {name}")
+
+
+@app.command()
+@handles_errors
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered version to make live.")],
+    name: ModelName = "triage",
+    alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
+    tracking_uri: TrackingUri = None,
+) -> None:
+    """Point NAME@champion at VERSION; rolling back is promoting an older version."""
+    from triage_ml import tracking
+
+    previous = tracking.promote(version, name, alias, tracking_uri)
+    was = f"version {previous}" if previous else "nothing"
+    Console().print(f"{name}@{alias}: {was} -> version {version}")
+    if previous and previous != str(version):
+        console.print(f"roll back with: triage-ml promote {previous} --name {name}")
+
+
+@app.command()
+@handles_errors
+def versions(name: ModelName = "triage", tracking_uri: TrackingUri = None) -> None:
+    """List the registered versions of NAME with their aliases and headline metrics."""
+    from triage_ml import tracking
+
+    found = tracking.list_versions(name, tracking_uri)
+    if not found:
+        console.print(
+            f"no versions of '{name}' at {tracking.resolve_tracking_uri(tracking_uri)}; "
+            "register one with 'triage-ml train --register'"
+        )
+        return
+    table = Table(title=f"registered versions of {name}", title_justify="left")
+    for col in ("version", "aliases", "created", "macro-F1", "Brier", "run"):
+        table.add_column(col)
+    for v in found:
+        table.add_row(
+            v.version,
+            ", ".join(v.aliases),
+            v.created,
+            _fmt(v.metrics.get("macro_f1")),
+            _fmt(v.metrics.get("brier")),
+            v.run_id,
+        )
+    Console().print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 @app.command()
 @handles_errors
 def review(
@@ -252,6 +416,71 @@ def review(
         ("time", f"{time.perf_counter() - started:.1f} s"),
     ]
     Console().print(_table(f"triage-ml review ({bundle.model_version})", rows))
+
+
+@app.command()
+@handles_errors
+def benchmark(
+    suite: Annotated[
+        str, typer.Option(help="Benchmark suite: 'real' (public data sets).")
+    ] = "real",
+    tasks: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated: twitter-complaints,banking77,severity (default all)."),
+    ] = None,
+    profile: Annotated[
+        str, typer.Option(help="'default' (no torch) or 'embeddings' (needs the extra).")
+    ] = "default",
+    seeds: Annotated[
+        str,
+        typer.Option(help="CV seeds, e.g. 1,2,3 for the frozen report (0 is the tuning seed)."),
+    ] = "0",
+    peers: Annotated[
+        bool, typer.Option("--peers/--no-peers", help="Also train spaCy textcat and fastText.")
+    ] = True,
+    systems: Annotated[
+        str | None,
+        typer.Option(help="Explicit systems: ours,baseline,spacy-textcat,fasttext,spacy-ensemble."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where <task>.json, the table and plot go.")] = Path(
+        "reports/benchmark"
+    ),
+    datasets: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="TRIAGE_DATASETS", help="Data sets folder (default ../shared/datasets)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Smoke run: at most N rows per split (stratified).")
+    ] = None,
+    folds: Annotated[int, typer.Option(help="CV folds (the protocol is 10).")] = 10,
+) -> None:
+    """Quality on real data: ours beside a TF-IDF baseline, spaCy textcat and fastText."""
+    from triage_ml.benchmark import DEFAULT_SYSTEMS, PEERS, BenchmarkOptions, run_with_progress
+    from triage_ml.config import ConfigError
+
+    def _list(value: str | None) -> list[str] | None:
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    try:
+        seed_list = [int(s) for s in _list(seeds) or []]
+    except ValueError:
+        raise ConfigError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    chosen = _list(systems) or [s for s in DEFAULT_SYSTEMS if peers or s not in PEERS]
+    opts = BenchmarkOptions(
+        suite=suite,
+        tasks=_list(tasks),
+        profile=profile,
+        seeds=seed_list,
+        systems=chosen,
+        out=out,
+        datasets=datasets,
+        limit=limit,
+        folds=folds,
+        command=" ".join(["triage-ml", *sys.argv[1:]]),
+    )
+    run_with_progress(opts)
 
 
 def _default_params() -> Path | None:
