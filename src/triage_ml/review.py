@@ -45,7 +45,8 @@ _EMAIL = re.compile(
     # obfuscated: jane.doe [at] mail [dot] com, jane (at) mail.com, jane at mail dot com
     r"|[A-Za-z0-9._%+\-]+\s*[\[({]\s*at\s*[\])}]\s*[A-Za-z0-9\-]+"
     r"(?:\s*(?:[\[({]\s*dot\s*[\])}]|\.)\s*[A-Za-z0-9\-]+)+"
-    r"|\b[A-Za-z0-9._%+\-]+\s+at\s+[A-Za-z0-9\-]+(?:\s+dot\s+[A-Za-z0-9\-]+)+",
+    r"|\b[A-Za-z0-9._%+\-]+(?:\s+dot\s+[A-Za-z0-9._%+\-]+)*\s+at\s+[A-Za-z0-9\-]+"
+    r"(?:\s+dot\s+[A-Za-z0-9\-]+)+",
     re.IGNORECASE,
 )
 # 13-19 digits, optionally grouped by single spaces or dashes (Luhn is not checked: a mistyped
@@ -536,12 +537,14 @@ def out_of_fold_probabilities(
 ) -> np.ndarray:
     """Calibrated probabilities for every labelled row from linear models that did not see it.
 
-    Uses the bundle's fitted features and calibration with ``params.train.calibration.cv``
-    folds, as training does: far cheaper than refitting the whole pipeline per fold. The
-    vocabulary was fitted on the whole history, a small optimism that does not change which
-    rows look mislabelled.
+    The recipe of training (:func:`triage_ml.train.fit`) on the bundle's fitted features:
+    ``params.train.calibration.cv`` folds of the same linear models, then Platt scaling (or a
+    softmax temperature) fitted on these out-of-fold scores, because a model trained on a
+    smaller history is less sure of itself and the bundle's own calibration would not fit it.
+    Far cheaper than refitting the whole pipeline per fold; the vocabulary was fitted on the
+    whole history, a small optimism that does not change which rows look mislabelled.
     """
-    from triage_ml.train import out_of_fold_logits
+    from triage_ml.train import fit_platt, fit_temperature, out_of_fold_logits
 
     labelled = history[history["labels"].notna()].reset_index(drop=True)
     Y = label_matrix(labelled, triager.labels).astype(int)
@@ -567,19 +570,33 @@ def out_of_fold_probabilities(
             f"out-of-fold scores failed ({err}); labels this rare cannot be checked",
             column="labels",
         ) from None
-    return triager.calibrate(logits)
+    if triager.exclusive:
+        temperature = fit_temperature(logits, Y.argmax(axis=1))[0, 0]
+        z = logits / temperature
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+    platt = fit_platt(logits, Y)
+    return 1.0 / (1.0 + np.exp(-np.clip(logits * platt[:, 0] + platt[:, 1], -50, 50)))
 
 
-def _cleanlab_flags(Y: np.ndarray, proba: np.ndarray, exclusive: bool) -> np.ndarray:
-    """cleanlab's confident-learning verdict (prune by noise rate) per row."""
+def _cleanlab(Y: np.ndarray, proba: np.ndarray, exclusive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """cleanlab's label quality score per row (self-confidence adjusted for each label's base
+    rate; lower is more suspect) and its confident-learning verdict (prune by noise rate)."""
     from cleanlab.filter import find_label_issues
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if exclusive:
-            return find_label_issues(Y.argmax(axis=1), proba, n_jobs=1)
-        given = [list(np.flatnonzero(row)) for row in Y]
-        return find_label_issues(given, proba, multi_label=True, n_jobs=1)
+            from cleanlab.rank import get_label_quality_scores
+
+            given = Y.argmax(axis=1)
+            quality = get_label_quality_scores(given, proba, adjust_pred_probs=True)
+            return quality, find_label_issues(given, proba, n_jobs=1)
+        from cleanlab.multilabel_classification import get_label_quality_scores
+
+        given_sets = [list(np.flatnonzero(row)) for row in Y]
+        quality = get_label_quality_scores(given_sets, proba, adjust_pred_probs=True)
+        return quality, find_label_issues(given_sets, proba, multi_label=True, n_jobs=1)
 
 
 def suspected_mislabels(
@@ -590,12 +607,13 @@ def suspected_mislabels(
 ) -> pd.DataFrame:
     """Labelled rows whose recorded labels the out-of-fold model most confidently disputes.
 
-    ``label_quality`` is the out-of-fold probability of the recorded decision on the label the
-    model disputes most (cleanlab's per-label self-confidence, worst label), so 0.02 reads
-    "the model gives the recorded labelling a 2% chance". ``cleanlab_issue`` is cleanlab's
-    confident-learning verdict (``find_label_issues``, multi-label unless the set is
-    exclusive); ``suggested_labels`` is what the out-of-fold model would predict. Ranked worst
-    first; ``top=None`` returns every labelled row.
+    Confident learning with cleanlab on out-of-fold probabilities
+    (:func:`out_of_fold_probabilities`): ``label_quality`` is cleanlab's label quality score
+    (lower is more suspect; it ranks the rows), ``cleanlab_issue`` its ``find_label_issues``
+    verdict (multi-label unless the label set is exclusive). ``disputed`` names the label
+    decision the model disagrees with most and its out-of-fold probability;
+    ``suggested_labels`` is what the out-of-fold model predicts. ``top=None`` returns every
+    labelled row, worst first.
     """
     labelled = history[history["labels"].notna()].reset_index(drop=True)
     labels = list(triager.labels)
@@ -606,20 +624,20 @@ def suspected_mislabels(
             "post, one column per label; see out_of_fold_probabilities)"
         )
     if triager.exclusive:
-        given = Y.argmax(axis=1)
-        quality = proba[np.arange(len(Y)), given]
-        worst = given
+        worst = Y.argmax(axis=1)
         suggested = np.zeros_like(Y, dtype=bool)
         suggested[np.arange(len(Y)), proba.argmax(axis=1)] = True
     else:
-        confidence = np.where(Y == 1, proba, 1.0 - proba)
-        worst = confidence.argmin(axis=1)
-        quality = confidence[np.arange(len(Y)), worst]
+        worst = np.where(Y == 1, proba, 1.0 - proba).argmin(axis=1)
         suggested = proba >= triager.thresholds_
     try:
-        flags = _cleanlab_flags(Y, proba, triager.exclusive)
+        quality, flags = _cleanlab(Y, proba, triager.exclusive)
     except (ValueError, IndexError) as err:  # e.g. a label with no example in the history
-        warnings.warn(f"cleanlab could not judge this history ({err})", stacklevel=2)
+        warnings.warn(
+            f"cleanlab could not judge this history ({err}); ranking by self-confidence",
+            stacklevel=2,
+        )
+        quality = np.where(Y == 1, proba, 1.0 - proba)[np.arange(len(Y)), worst]
         flags = np.zeros(len(Y), dtype=bool)
 
     names = np.asarray(labels, dtype=object)
@@ -1054,9 +1072,14 @@ def run_review(
     top: int = 25,
     playbook: Playbook | None = None,
     progress: Progress = lambda _: None,
+    proba: np.ndarray | None = None,
 ) -> ReviewResult:
     """The whole review of a canonical labelled history: error tables on the posts chosen by
-    :func:`review_scope`, suspected mislabels on every labelled row (out-of-fold)."""
+    :func:`review_scope`, suspected mislabels on every labelled row (out-of-fold).
+
+    ``proba`` reuses out-of-fold probabilities already computed for ``history``
+    (:func:`out_of_fold_probabilities`), the slow part.
+    """
     params = params or bundle_params(bundle)
     history = history[history["labels"].notna()].reset_index(drop=True)
     reviewed, scope = review_scope(history, params, bundle.metadata)
@@ -1065,7 +1088,8 @@ def run_review(
     errors = worst_errors(data, top=top)
     urgency = urgency_underestimates(data, top=top)
     progress("out-of-fold scores")
-    proba = out_of_fold_probabilities(bundle.triager, history, params, progress)
+    if proba is None:
+        proba = out_of_fold_probabilities(bundle.triager, history, params, progress)
     suspects_all = suspected_mislabels(history, proba, bundle.triager, top=None)
     suspects = suspects_all.head(top).reset_index(drop=True)
     return ReviewResult(
