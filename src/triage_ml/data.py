@@ -526,9 +526,19 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_SMALL_BATCH = 64
+
+
 def _strings(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Trimmed text of each cell and a null mask (null, or empty after trimming, is null)."""
     null = series.isna().to_numpy()
+    if len(series) <= _SMALL_BATCH:
+        # a few posts (the service scoring one request): a loop beats pandas' fixed costs
+        cells = list(zip(series.to_numpy(dtype=object), null, strict=True))
+        if all(m or isinstance(v, str) for v, m in cells):
+            trimmed = [None if m else (v.strip() or None) for v, m in cells]
+            out = pd.Series(trimmed, index=series.index, dtype="str")
+            return out, out.isna().to_numpy()
     # mask after the cast: pandas 2 turns None into "None" where pandas 3 keeps it missing
     out = series.astype("str").where(~null).str.strip()
     null = null | (out.fillna("") == "").to_numpy()

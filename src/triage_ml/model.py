@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline
 
 REASONS_PER_LABEL = 3
 
@@ -37,6 +38,56 @@ def signal_name(feature: str) -> str:
     if block == "embeddings":
         return f"sentence embedding {rest}"
     return rest or feature
+
+
+class _NoFastPath(Exception):
+    """A fitted step the direct transform does not know: use scikit-learn's own transform."""
+
+
+def _weighted(result, weights: dict | None, name: str):
+    weight = None if weights is None else weights.get(name)
+    return result if weight is None else result * weight
+
+
+def _transform_fitted(step, X):
+    """Apply a fitted ColumnTransformer / Pipeline / FeatureUnion tree step by step.
+
+    The same arithmetic as their ``transform`` (same blocks, weights and stacking, so the
+    output is identical), without scikit-learn's per-call checks and joblib dispatch, which
+    cost more than the features themselves for a single post.
+    """
+    if isinstance(step, ColumnTransformer):
+        if not getattr(step, "sparse_output_", False):
+            raise _NoFastPath
+        blocks = []
+        for name, trans, columns in step.transformers_:
+            if isinstance(trans, str):
+                if trans == "drop":
+                    continue
+                raise _NoFastPath  # passthrough columns need sklearn's dtype conversion
+            if isinstance(columns, list | tuple | np.ndarray) and len(columns) == 0:
+                continue
+            result = _transform_fitted(trans, X[columns])
+            blocks.append(sparse.csr_matrix(_weighted(result, step.transformer_weights, name)))
+        return sparse.hstack(blocks).tocsr()
+    if isinstance(step, Pipeline):
+        for _, inner in step.steps:
+            if inner is None or isinstance(inner, str):
+                if inner in (None, "passthrough"):
+                    continue
+                raise _NoFastPath
+            X = _transform_fitted(inner, X)
+        return X
+    if isinstance(step, FeatureUnion):
+        blocks = []
+        for name, trans in step.transformer_list:
+            if isinstance(trans, str):
+                raise _NoFastPath
+            blocks.append(_weighted(trans.transform(X), step.transformer_weights, name))
+        if not all(sparse.issparse(b) for b in blocks):
+            raise _NoFastPath
+        return sparse.hstack(blocks).tocsr()
+    return step.transform(X)
 
 
 @dataclass
@@ -95,7 +146,11 @@ class Triager:
 
     # -- scores ----------------------------------------------------------------------------
     def transform(self, posts: pd.DataFrame) -> sparse.csr_matrix:
-        return sparse.csr_matrix(self.features.transform(posts))
+        """Features of a canonical posts frame (identical to ``features.transform``)."""
+        try:
+            return sparse.csr_matrix(_transform_fitted(self.features, posts))
+        except _NoFastPath:
+            return sparse.csr_matrix(self.features.transform(posts))
 
     def decision(self, X) -> np.ndarray:
         """Raw logits, one column per label."""
