@@ -63,7 +63,11 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> SentenceEmbeddings:
         encoder = load_encoder(self.model)
-        self.dim_ = int(encoder.get_sentence_embedding_dimension())
+        dimension = (
+            getattr(encoder, "get_embedding_dimension", None)
+            or encoder.get_sentence_embedding_dimension
+        )
+        self.dim_ = int(dimension())
         self.n_features_in_ = 1
         return self
 
@@ -82,8 +86,10 @@ class SentenceEmbeddings(TransformerMixin, BaseEstimator):
             if len(_cache) + len(missing) > _CACHE_LIMIT:
                 _cache.clear()
             _cache.update({(self.model, t): v for t, v in zip(missing, vectors, strict=True)})
-        matrix = np.vstack([_cache[(self.model, t)] for t in texts]) if texts else np.zeros(
-            (0, self.dim_), dtype=np.float32
+        matrix = (
+            np.vstack([_cache[(self.model, t)] for t in texts])
+            if texts
+            else np.zeros((0, self.dim_), dtype=np.float32)
         )
         return sparse.csr_matrix(matrix)
 
