@@ -582,10 +582,10 @@ def out_of_fold_probabilities(
 def _cleanlab(Y: np.ndarray, proba: np.ndarray, exclusive: bool) -> tuple[np.ndarray, np.ndarray]:
     """cleanlab's label quality score per row (self-confidence adjusted for each label's base
     rate; lower is more suspect) and its confident-learning verdict (prune by noise rate)."""
-    from cleanlab.filter import find_label_issues
-
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # cleanlab warns about tqdm widgets and tiny classes
+        from cleanlab.filter import find_label_issues
+
         if exclusive:
             from cleanlab.rank import get_label_quality_scores
 
