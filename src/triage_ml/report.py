@@ -322,7 +322,7 @@ td { padding:5px 8px; border-bottom:1px solid var(--line); vertical-align:top; }
 tbody tr:nth-child(even) { background:#fafafa; }
 td.num, th.num, th.pct, th.int { text-align:right; font-variant-numeric:tabular-nums;
                                  white-space:nowrap; }
-td.long { min-width:340px; max-width:480px; }
+td.long { min-width:300px; max-width:460px; }
 td.terms { min-width:170px; max-width:230px; font-size:12px; color:#374151; }
 td.time, td.id { white-space:nowrap; }
 td.flag { color:#b91c1c; font-weight:600; }
@@ -353,13 +353,11 @@ ERROR_COLS = [
     Col("label", "Label"),
     Col("error", "Error"),
     Col("probability", "Prob.", "num"),
-    Col("threshold", "Thr.", "num"),
     Col("labels", "Labelled", "labels"),
     Col("predicted_labels", "Predicted", "labels"),
     Col("text", "Text (masked)", "long"),
     Col("evidence_for", "Terms for the label", "terms"),
     Col("evidence_against", "Terms against", "terms"),
-    Col("channel", "Channel"),
 ]
 SLICE_COLS = [
     Col("slice", "Slice"),
