@@ -483,6 +483,36 @@ def benchmark(
     run_with_progress(opts)
 
 
+@app.command()
+@handles_errors
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Bundle directory to serve (its parent becomes the model root), or "
+            "models:/NAME@ALIAS; default: TRIAGE_MODEL_ROOT/TRIAGE_MODEL (models/triage)."
+        ),
+    ] = None,
+    playbook: Annotated[
+        Path | None, typer.Option(help="Playbook YAML (default: TRIAGE_PLAYBOOK or the bundle's).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Default: TRIAGE_HOST or 127.0.0.1.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: TRIAGE_PORT or 8000.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes (default: TRIAGE_WORKERS or 1).")
+    ] = None,
+) -> None:
+    """Serve the scoring API over HTTP (other settings: TRIAGE_* variables, see README)."""
+    from serve.server import configure, run
+
+    settings = configure(model=model, playbook=playbook, host=host, port=port, workers=workers)
+    console.print(
+        f"serving {settings.describe_model()} on http://{settings.host}:{settings.port} "
+        f"with {settings.workers} worker(s); API docs at /docs"
+    )
+    run(settings)
+
+
 def _default_params() -> Path | None:
     path = Path("params.yaml")
     return path if path.is_file() else None

@@ -1,0 +1,23 @@
+"""``python -m serve``: start the service with the TRIAGE_* settings (see README "Serving")."""
+
+from __future__ import annotations
+
+import sys
+
+from serve.server import configure, run
+from triage_ml.bundle import BundleError
+from triage_ml.config import ConfigError
+
+
+def main() -> int:
+    try:
+        settings = configure()
+    except (ConfigError, BundleError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    run(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
