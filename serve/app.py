@@ -52,7 +52,18 @@ log = logging.getLogger("serve")
 # thread so that health checks and small requests keep being answered meanwhile.
 INLINE_POSTS = 16
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+async def current_settings(request: Request) -> Settings:
+    """The settings the lifespan started with (``get_settings``, or its test override).
+
+    Dependencies here are ``async`` on purpose: a plain ``def`` dependency runs in the
+    thread pool, which costs more than everything else the request does before scoring.
+    """
+    settings = getattr(request.app.state, "settings", None)
+    return settings if settings is not None else get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 _api_key = APIKeyHeader(
     name="X-API-Key",
     scheme_name="ApiKey",
@@ -80,7 +91,7 @@ def _unauthorized(detail: str) -> ApiError:
     return ApiError(401, detail, "unauthorized", headers={"WWW-Authenticate": "ApiKey"})
 
 
-def require_api_key(
+async def require_api_key(
     settings: SettingsDep, key: Annotated[str | None, Security(_api_key)] = None
 ) -> None:
     if not settings.api_keys:
@@ -91,7 +102,7 @@ def require_api_key(
         raise _unauthorized("invalid API key in X-API-Key")
 
 
-def require_admin_key(
+async def require_admin_key(
     settings: SettingsDep, key: Annotated[str | None, Security(_admin_key)] = None
 ) -> None:
     if not settings.admin_keys:
@@ -102,7 +113,7 @@ def require_admin_key(
         raise _unauthorized("invalid admin key in X-API-Key")
 
 
-def get_holder(request: Request) -> ModelHolder:
+async def get_holder(request: Request) -> ModelHolder:
     holder = getattr(request.app.state, "models", None)
     if holder is None:
         raise ApiError(503, "the service is starting; retry in a few seconds", "not_ready")
@@ -112,7 +123,7 @@ def get_holder(request: Request) -> ModelHolder:
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 
 
-def require_model(holder: HolderDep) -> LoadedModel:
+async def require_model(holder: HolderDep) -> LoadedModel:
     """The serving model, read once per request so a reload never changes it mid-request."""
     current = holder.current
     if current is None:

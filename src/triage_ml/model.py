@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import normalize
 
 REASONS_PER_LABEL = 3
 
@@ -78,16 +80,41 @@ def _transform_fitted(step, X):
                 raise _NoFastPath
             X = _transform_fitted(inner, X)
         return X
+    if type(step) is TfidfVectorizer:
+        return _tfidf(step, X)
     if isinstance(step, FeatureUnion):
         blocks = []
         for name, trans in step.transformer_list:
             if isinstance(trans, str):
                 raise _NoFastPath
-            blocks.append(_weighted(trans.transform(X), step.transformer_weights, name))
+            blocks.append(_weighted(_transform_fitted(trans, X), step.transformer_weights, name))
         if not all(sparse.issparse(b) for b in blocks):
             raise _NoFastPath
         return sparse.hstack(blocks).tocsr()
     return step.transform(X)
+
+
+def _tfidf(vectorizer: TfidfVectorizer, docs) -> sparse.csr_matrix:
+    """``TfidfVectorizer.transform`` without its input validation: the same counting, the same
+    in-place arithmetic in the same order (scikit-learn 1.5-1.9), so the same numbers."""
+    try:
+        _, X = vectorizer._count_vocab(docs, fixed_vocab=True)
+        tfidf = vectorizer._tfidf
+    except AttributeError:  # private API moved: use the public transform
+        return vectorizer.transform(docs)
+    if vectorizer.binary:
+        X.data.fill(1)
+    X = sparse.csr_matrix(X)
+    if X.dtype not in (np.float64, np.float32):
+        X = X.astype(np.float64)
+    if tfidf.sublinear_tf:
+        np.log(X.data, X.data)
+        X.data += 1.0
+    if hasattr(tfidf, "idf_"):
+        X.data *= tfidf.idf_[X.indices]
+    if tfidf.norm is not None:
+        X = normalize(X, norm=tfidf.norm, copy=False)
+    return X
 
 
 @dataclass
