@@ -775,7 +775,9 @@ def _fmt_score(entry: dict[str, Any] | None, key: str = "score") -> str:
 def _fmt_cost(entry: dict[str, Any] | None) -> str:
     if not entry:
         return ""
-    return f"train {entry['train_seconds']:,.0f} s · {entry['throughput']:,.0f} posts/s"
+    seconds = entry["train_seconds"]
+    took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:,.0f}"
+    return f"train {took} s · {entry['throughput']:,.0f} posts/s"
 
 
 def table_rows(reports: Sequence[TaskReport], systems: Sequence[str]) -> list[dict[str, str]]:
@@ -870,13 +872,14 @@ def write_plot(reports: Sequence[TaskReport], systems: Sequence[str], path: Path
         shown = [s for s in names if s in rep.systems]
         means = [rep.systems[s]["score"]["mean"] for s in shown]
         sds = [rep.systems[s]["score"]["sd"] or 0.0 for s in shown]
-        ax.barh(
+        bars = ax.barh(
             [SYSTEM_TITLES[s] for s in shown],
             means,
             xerr=sds,
             color=[colours[s] for s in shown],
             capsize=3,
         )
+        ax.bar_label(bars, fmt="%.3f", label_type="center", color="white", fontsize=8)
         ax.axvline(max(rep.spec.published), color="k", ls="--", lw=1, label="best published")
         ax.axvline(rep.spec.target, color="C3", ls=":", lw=1.5, label="target")
         lo = min([*means, *rep.spec.published, rep.spec.target])
