@@ -344,7 +344,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from serve.metrics import worker_exited
 
     settings = _settings_for(app)
-    holder = ModelHolder(source_for(settings), settings.playbook)
+    holder = ModelHolder(source_for(settings), settings.playbook, settings.gc_freeze)
     app.state.settings = settings
     app.state.models = holder
     if not settings.api_keys:

@@ -15,6 +15,7 @@ bundle (``triage-ml train --out`` writes atomically) or to move the alias.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -151,9 +152,12 @@ class ReloadOutcome:
 class ModelHolder:
     """The serving model of this worker, its reloads and the reason of the last refusal."""
 
-    def __init__(self, source: Source, playbook_path: Path | None = None) -> None:
+    def __init__(
+        self, source: Source, playbook_path: Path | None = None, gc_freeze: bool = False
+    ) -> None:
         self.source = source
         self.playbook_path = playbook_path
+        self.gc_freeze = gc_freeze
         self.current: LoadedModel | None = None
         self.last_error: str | None = "the model has not been loaded yet"
         self._refused: str | None = None
@@ -216,6 +220,9 @@ class ModelHolder:
                 log.warning("model refused: %s%s", self.last_error, keeps)
                 return ReloadOutcome(False, False, before, before, self.last_error + keeps)
             self.current = loaded  # the swap: one assignment, atomic for readers
+            del previous
+            if self.gc_freeze:
+                _freeze_heap()
             self._refused = None
             self.last_error = None
             _count_reload("loaded")
@@ -239,6 +246,15 @@ class ModelHolder:
                 await asyncio.to_thread(self.reload, False)
             except Exception:  # keep watching whatever happens
                 log.error("model watcher: %s", "".join(traceback.format_exc(limit=-3)))
+
+
+def _freeze_heap() -> None:
+    """Move every live object (the model's hundreds of thousands of vocabulary entries) out of
+    the collector's reach, so that full collections stay short. Unfreezing first lets the
+    collection free a replaced model's reference cycles; that one pause happens per reload."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _reason(err: Exception) -> str:

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
     """Worker processes; each loads the model and watches for new ones itself."""
+    gc_freeze: bool = True
+    """Freeze the loaded model's objects out of the cyclic garbage collector (``gc.freeze``):
+    a full collection of a large model otherwise stalls one request for ~100 ms now and then."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True
 
