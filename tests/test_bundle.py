@@ -83,9 +83,7 @@ def test_unsigned_bundle_refused_when_key_configured(bundle_dir, monkeypatch) ->
         load_bundle(bundle_dir)
 
 
-def test_failed_write_leaves_previous_bundle_intact(
-    triager, params, tmp_path, monkeypatch
-) -> None:
+def test_failed_write_leaves_previous_bundle_intact(triager, params, tmp_path, monkeypatch) -> None:
     out = tmp_path / "b"
     save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="")
     before = (out / "metadata.json").read_text()

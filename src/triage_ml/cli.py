@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -39,7 +40,8 @@ def handles_errors(func):
         try:
             return func(*args, **kwargs)
         except (DataError, ConfigError, BundleError) as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True)
+            message = escape(str(err))
+            console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper
