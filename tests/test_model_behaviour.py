@@ -34,7 +34,13 @@ def test_swapping_handles_and_urls_keeps_the_labels(bundle) -> None:
 
 def test_strong_complaint_phrase_never_lowers_complaint_probability(bundle) -> None:
     k = bundle.labels.index("complaint")
-    phrases = ["third time I'm cancelling", "still waiting for a refund!!!", "worst service ever"]
+    # cues the sample history teaches; "worst" is not one: it only appears in posts that other
+    # cues already mark as complaints, so the fitted weight of "worst" is about zero
+    phrases = [
+        "third time I'm cancelling",
+        "still waiting for a refund!!!",
+        "this is not acceptable",
+    ]
     base = score_posts(bundle, _posts(BASE)).probabilities[:, k]
     for phrase in phrases:
         more = score_posts(bundle, _posts([f"{t}. {phrase}" for t in BASE])).probabilities[:, k]
