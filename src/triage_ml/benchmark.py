@@ -1099,5 +1099,8 @@ def run_with_progress(opts: BenchmarkOptions) -> list[TaskReport]:
 
         reports = run_suite(opts, on_event, on_message)
     title = f"triage-ml benchmark — {opts.suite} suite, {opts.profile} profile"
-    Console().print(rich_table(reports, opts.systems, title))
+    out = Console()
+    if not out.is_terminal:  # a log file: wide enough for the table instead of 80 columns
+        out = Console(width=200)
+    out.print(rich_table(reports, opts.systems, title))
     return reports
