@@ -105,6 +105,9 @@ class CalibrationParams(_Strict):
     cv: int = Field(5, ge=2, le=20)
     """Folds for the out-of-fold scores that calibrate probabilities and choose thresholds:
     every training row is scored by a model that did not see it (the validation data)."""
+    threshold_objective: Literal["f1", "macro_f1"] = "f1"
+    """What each label's threshold maximises on the validation scores: the label's own F1, or
+    the mean of the F1 of "label" and of "not label" (when both sides matter equally)."""
     abstain_band: float = Field(0.1, ge=0.0, lt=0.5)
     """``needs_human`` when a probability lies within this distance of its label's threshold."""
 

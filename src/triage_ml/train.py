@@ -163,8 +163,9 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.array([[float(result.x)]])
 
 
-def best_f1_thresholds(proba: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """For each label, the probability cut that maximises F1 on validation scores."""
+def best_f1_thresholds(proba: np.ndarray, Y: np.ndarray, objective: str = "f1") -> np.ndarray:
+    """For each label, the probability cut that maximises F1 on validation scores
+    (``macro_f1``: the mean F1 of the positive and the negative side)."""
     thresholds = np.full(Y.shape[1], 0.5)
     for k in range(Y.shape[1]):
         order = np.argsort(-proba[:, k], kind="stable")
@@ -175,6 +176,10 @@ def best_f1_thresholds(proba: np.ndarray, Y: np.ndarray) -> np.ndarray:
         if positives == 0:
             continue
         f1 = 2 * tp / (tp + fp + positives)
+        if objective == "macro_f1":
+            fn = positives - tp
+            tn = (len(y) - positives) - fp
+            f1 = (f1 + 2 * tn / np.maximum(2 * tn + fn + fp, 1)) / 2
         # only cut between distinct scores
         distinct = np.r_[p[1:] != p[:-1], True]
         f1 = np.where(distinct, f1, -1)
@@ -209,7 +214,7 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
     else:
         calibration = fit_platt(logits, Y)
         proba = 1.0 / (1.0 + np.exp(-(logits * calibration[:, 0] + calibration[:, 1])))
-        thresholds = best_f1_thresholds(proba, Y)
+        thresholds = best_f1_thresholds(proba, Y, params.train.calibration.threshold_objective)
 
     urgency_coef, urgency_intercept = None, None
     has_urgency = frame["urgency"].notna().to_numpy()
