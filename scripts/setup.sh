@@ -6,14 +6,14 @@ cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
-EXTRAS="${TRIAGE_EXTRAS:-dev}"
+EXTRAS="${TRIAGE_EXTRAS:-dev,bench}"
 
 # Debian packages: headless Chromium + driver render the HTML review report in the tests.
 if [[ "${TRIAGE_SKIP_APT:-0}" != "1" ]] && { ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; }; then
     echo "setup: installing Debian packages chromium chromium-driver"
     SUDO=""; [[ "$(id -u)" != "0" ]] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-dejavu-core >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver fonts-dejavu-core fonts-noto-color-emoji >/dev/null
 fi
 
 if [[ ! -x .venv/bin/python ]]; then

@@ -71,7 +71,7 @@ class FeaturesParams(_Strict):
     word_ngrams: tuple[int, int] = (1, 2)
     char_ngrams: tuple[int, int] = (2, 5)
     char_analyzer: Literal["char", "char_wb"] = "char_wb"
-    min_df: int = Field(2, ge=1)
+    min_df: int = Field(1, ge=1)
     max_df: float = Field(1.0, gt=0.0, le=1.0)
     max_features: int | None = None
     sublinear_tf: bool = True
