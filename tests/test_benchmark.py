@@ -173,6 +173,10 @@ def test_committed_params_files_validate(task) -> None:
     assert params.labels.exclusive is (task != "twitter-complaints")
     with_embeddings = bm.task_params(task, profile="embeddings")
     assert with_embeddings.train.features.embeddings == "minilm"
+    # the profile switch must not turn "labels taken from the data" into declared defaults
+    declared = "names" in with_embeddings.labels.model_fields_set
+    assert declared is ("names" in params.labels.model_fields_set)
+    assert with_embeddings.labels.names == params.labels.names
 
 
 # -- fold protocol ---------------------------------------------------------------------------

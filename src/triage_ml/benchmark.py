@@ -242,8 +242,9 @@ def task_params(task: str, params_dir: Path | None = None, profile: str = "defau
     path = (params_dir or default_params_dir()) / f"{task}.yaml"
     params = load_params(path)
     if profile == "embeddings":
-        raw = params.model_dump(mode="python")
-        raw["train"]["features"]["embeddings"] = "minilm"
+        # exclude_unset keeps "labels.names not declared" (exclusive tasks take them from the data)
+        raw = params.model_dump(mode="python", exclude_unset=True)
+        raw.setdefault("train", {}).setdefault("features", {})["embeddings"] = "minilm"
         params = Params.model_validate(raw)
     elif profile != "default":
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
