@@ -221,21 +221,12 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score labelled posts with a bundle and report label, urgency and priority quality."""
-    from triage_ml.bundle import load_bundle
-    from triage_ml.data import load_history
     from triage_ml.evaluate import evaluate as compute_metrics
     from triage_ml.evaluate import summary_rows, write_plots
     from triage_ml.playbook import load_playbook
     from triage_ml.predict import score_posts
 
-    bundle = load_bundle(model)
-    frame, _ = load_history(
-        data,
-        label_set=bundle.labels,
-        exclusive=bundle.triager.exclusive,
-        require_labels=True,
-        min_examples=1,
-    )
+    bundle, frame, _ = _bundle_and_labelled(model, data)
     book = load_playbook(playbook) if playbook else None
     preds = score_posts(bundle, frame, book, validated=True)
     metrics = compute_metrics(preds, frame)
@@ -380,21 +371,12 @@ def review(
 ) -> None:
     """Review mistakes: worst errors, error rates by slice, suspected mislabelled rows, urgency
     under-estimates, a relabelling sheet and a static HTML report."""
-    from triage_ml.bundle import load_bundle
-    from triage_ml.data import load_history
     from triage_ml.playbook import load_playbook
     from triage_ml.report import write_review
     from triage_ml.review import bundle_params, run_review
 
     started = time.perf_counter()
-    bundle = load_bundle(model)
-    history, report = load_history(
-        data,
-        label_set=bundle.labels,
-        exclusive=bundle.triager.exclusive,
-        require_labels=True,
-        min_examples=1,
-    )
+    bundle, history, report = _bundle_and_labelled(model, data)
     book = load_playbook(playbook) if playbook else None
     with console.status("reviewing") as status:
         result = run_review(
@@ -513,6 +495,22 @@ def serve(
         f"with {settings.workers} worker(s); API docs at /docs"
     )
     run(settings)
+
+
+def _bundle_and_labelled(model: Path, data: Path):
+    """A verified bundle and a labelled file checked against that bundle's label set."""
+    from triage_ml.bundle import load_bundle
+    from triage_ml.data import load_history
+
+    bundle = load_bundle(model)
+    frame, report = load_history(
+        data,
+        label_set=bundle.labels,
+        exclusive=bundle.triager.exclusive,
+        require_labels=True,
+        min_examples=1,
+    )
+    return bundle, frame, report
 
 
 def _default_params() -> Path | None:

@@ -101,40 +101,28 @@ class MetadataFeatures(TransformerMixin, BaseEstimator):
         return np.array(names, dtype=object)
 
 
+def _tfidf(params: FeaturesParams, **analyzer) -> TfidfVectorizer:
+    """A TF-IDF block with the settings both blocks share; ``analyzer`` says what a term is."""
+    return TfidfVectorizer(
+        lowercase=False,  # the normaliser already lowercased
+        min_df=params.min_df,
+        max_df=params.max_df,
+        max_features=params.max_features,
+        sublinear_tf=params.sublinear_tf,
+        dtype=np.float32,
+        **analyzer,
+    )
+
+
 def _text_vectorisers(params: FeaturesParams) -> FeatureUnion:
-    blocks = [
-        (
-            "word",
-            TfidfVectorizer(
-                analyzer="word",
-                token_pattern=r"\S+",
-                lowercase=False,
-                ngram_range=tuple(params.word_ngrams),
-                min_df=params.min_df,
-                max_df=params.max_df,
-                max_features=params.max_features,
-                sublinear_tf=params.sublinear_tf,
-                dtype=np.float32,
-            ),
-        )
-    ]
+    word = _tfidf(
+        params, analyzer="word", token_pattern=r"\S+", ngram_range=tuple(params.word_ngrams)
+    )
+    blocks = [("word", word)]
     weights = {"word": 1.0}
     if params.char_weight > 0:
-        blocks.append(
-            (
-                "char",
-                TfidfVectorizer(
-                    analyzer=params.char_analyzer,
-                    lowercase=False,
-                    ngram_range=tuple(params.char_ngrams),
-                    min_df=params.min_df,
-                    max_df=params.max_df,
-                    max_features=params.max_features,
-                    sublinear_tf=params.sublinear_tf,
-                    dtype=np.float32,
-                ),
-            )
-        )
+        char = _tfidf(params, analyzer=params.char_analyzer, ngram_range=tuple(params.char_ngrams))
+        blocks.append(("char", char))
         weights["char"] = params.char_weight
     return FeatureUnion(blocks, transformer_weights=weights)
 

@@ -133,6 +133,11 @@ def out_of_fold_logits(
     folds = validation_folds(Y, params, exclusive)
     progress(f"{len(folds)} validation folds")
     fitted = _fit_all(X, Y, [fit_idx for fit_idx, _ in folds], params, exclusive)
+    return _assemble_out_of_fold(X, Y, folds, fitted)
+
+
+def _assemble_out_of_fold(X, Y: np.ndarray, folds: list[tuple], fitted: list[tuple]) -> np.ndarray:
+    """Each fold's held-out rows scored by the model fitted without them."""
     logits = np.zeros(Y.shape, dtype=float)
     for (_, val_idx), (coef, intercept) in zip(folds, fitted, strict=True):
         logits[val_idx] = np.asarray(X[val_idx] @ coef.T) + intercept
@@ -204,9 +209,7 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
     fitted = _fit_all(
         X, Y, [fit_idx for fit_idx, _ in folds] + [np.arange(len(Y))], params, exclusive
     )
-    logits = np.zeros(Y.shape, dtype=float)
-    for (_, val_idx), (fold_coef, fold_intercept) in zip(folds, fitted[:-1], strict=True):
-        logits[val_idx] = np.asarray(X[val_idx] @ fold_coef.T) + fold_intercept
+    logits = _assemble_out_of_fold(X, Y, folds, fitted[:-1])
     coef, intercept = fitted[-1]
     if exclusive:
         calibration = fit_temperature(logits, Y.argmax(axis=1))
