@@ -65,7 +65,7 @@ class Figures:
 
 def sample_posts(rows: int, seed: int) -> list[dict]:
     """The sample history's posts as a helpdesk would send them (JSON types, no labels)."""
-    from triage_ml.sample import generate_sample
+    from triage_ml.synthetic import generate_sample
 
     frame = generate_sample(rows, seed=seed)
     posts = []
@@ -86,7 +86,7 @@ def ensure_bundle(model: Path | None, retrain: bool) -> tuple[Path, str]:
     in models/bench-serving/triage; models/ is not committed)."""
     if model is not None:
         return model, f"given bundle {model}"
-    from triage_ml.config import load_params
+    from triage_ml.contract import load_params
 
     params = load_params(REPO / "params.yaml")
     out = REPO / "models" / "bench-serving" / "triage"
@@ -96,9 +96,9 @@ def ensure_bundle(model: Path | None, retrain: bool) -> tuple[Path, str]:
     )
     if out.is_dir() and not retrain:
         return out, how + " (cached bundle)"
-    from triage_ml.io import write_table
-    from triage_ml.sample import generate_sample
-    from triage_ml.workflow import run_training
+    from triage_ml.contract import write_table
+    from triage_ml.evaluation import run_training
+    from triage_ml.synthetic import generate_sample
 
     print(f"training the benchmark model on the {how} ...", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +164,7 @@ def ours(bundle: Path, port: int, workers: int, logdir: Path):
 
 def mlflow_server(bundle: Path, port: int, logdir: Path):
     """Log the bundle as the project's pyfunc model (SQLite store) and serve it."""
-    from triage_ml.tracking import log_bundle
+    from triage_ml.store import log_bundle
 
     store = logdir / "mlflow"
     store.mkdir(exist_ok=True)
@@ -323,11 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "serving-benchmark.json")
     args = ap.parse_args(argv)
 
-    from triage_ml.bundle import load_bundle
-    from triage_ml.predict import score_posts
+    from triage_ml.decide import score_posts
+    from triage_ml.store import load_bundle
 
     bundle_dir, how = ensure_bundle(args.model, args.retrain)
-    from triage_ml.config import load_params
+    from triage_ml.contract import load_params
 
     params = load_params(REPO / "params.yaml")
     posts = sample_posts(params.sample.rows, params.sample.seed)[-1000:]  # the latest posts
@@ -336,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     if with_mlflow:
         import importlib.util
 
-        if importlib.util.find_spec("triage_ml.pyfunc") is None:
-            print("triage_ml.pyfunc is not available: skipping mlflow models serve")
+        if importlib.util.find_spec("triage_ml.store.pyfunc") is None:
+            print("triage_ml.store.pyfunc is not available: skipping mlflow models serve")
             with_mlflow = False
 
     load_before = os.getloadavg()

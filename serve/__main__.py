@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from serve.server import configure, run
-from triage_ml.bundle import BundleError
-from triage_ml.config import ConfigError
+from triage_ml.contract import ConfigError
+from triage_ml.store import BundleError
 
 
 def main() -> int:

@@ -42,9 +42,8 @@ from serve.schemas import (
 )
 from serve.settings import Settings, get_settings
 from triage_ml import __version__
-from triage_ml.config import format_validation_error
-from triage_ml.data import DataError, validate_posts
-from triage_ml.predict import score_posts
+from triage_ml.contract import DataError, format_validation_error, validate_posts
+from triage_ml.decide import score_posts
 
 log = logging.getLogger("serve")
 

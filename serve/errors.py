@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serve.schemas import POST_FIELDS
-from triage_ml.data import DataError
+from triage_ml.contract import DataError
 
 _SHOWN = 10
 _STATUS_KINDS = {

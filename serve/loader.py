@@ -30,10 +30,9 @@ from typing import Protocol
 import pandas as pd
 
 from serve.settings import Settings
-from triage_ml.bundle import Bundle, BundleError, load_bundle
-from triage_ml.config import ConfigError
-from triage_ml.playbook import Playbook, load_playbook
-from triage_ml.predict import score_posts
+from triage_ml.contract import ConfigError
+from triage_ml.decide import Playbook, load_playbook, score_posts
+from triage_ml.store import Bundle, BundleError, load_bundle
 
 log = logging.getLogger("serve")
 
@@ -103,7 +102,7 @@ class RegistrySource:
         self.description = uri
 
     def fingerprint(self) -> str:
-        from triage_ml.tracking import registered_version
+        from triage_ml.store import registered_version
 
         try:
             return f"version:{registered_version(self.uri)}"
@@ -111,7 +110,7 @@ class RegistrySource:
             return f"unavailable:{type(err).__name__}"
 
     def load(self) -> Bundle:
-        from triage_ml.tracking import load_registered
+        from triage_ml.store import load_registered
 
         if self.key:
             return load_registered(self.uri, key=self.key)

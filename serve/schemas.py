@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from triage_ml.data import MAX_TEXT_CHARS
+from triage_ml.contract import MAX_TEXT_CHARS
 
 POST_FIELDS = ("id", "text", "created_at", "channel", "author_followers", "author_verified")
 MAX_FOLLOWERS = 10**12

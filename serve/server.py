@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from serve.metrics import MULTIPROC_ENV
 from serve.settings import REGISTRY_PREFIX, Settings, check_model_name, get_settings
-from triage_ml.bundle import verify_bundle
-from triage_ml.config import ConfigError, format_validation_error
+from triage_ml.contract import ConfigError, format_validation_error
+from triage_ml.store import verify_bundle
 
 
 def log_config(level: str) -> dict[str, Any]:

@@ -9,30 +9,25 @@ The small Python API for notebooks and services::
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from triage_ml._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_bundle": "triage_ml.bundle",
-    "save_bundle": "triage_ml.bundle",
-    "Bundle": "triage_ml.bundle",
-    "score_posts": "triage_ml.predict",
-    "Predictions": "triage_ml.predict",
-    "fit": "triage_ml.train",
-    "Triager": "triage_ml.model",
-    "load_history": "triage_ml.data",
-    "validate_posts": "triage_ml.data",
-    "load_params": "triage_ml.config",
-    "load_playbook": "triage_ml.playbook",
+    "load_bundle": "triage_ml.store.bundle",
+    "save_bundle": "triage_ml.store.bundle",
+    "Bundle": "triage_ml.store.bundle",
+    "score_posts": "triage_ml.decide.scoring",
+    "Predictions": "triage_ml.decide.scoring",
+    "fit": "triage_ml.model.train",
+    "Triager": "triage_ml.model.triager",
+    "load_history": "triage_ml.contract.history",
+    "validate_posts": "triage_ml.contract.history",
+    "load_params": "triage_ml.contract.params",
+    "load_playbook": "triage_ml.decide.playbook",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    # imported on first use, so `import triage_ml` stays cheap (the CLI starts fast)
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'triage_ml' has no attribute {name!r}")
+__getattr__, _dir = lazy_exports(__name__, _LAZY)

@@ -33,9 +33,8 @@ def handles_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from triage_ml.bundle import BundleError
-        from triage_ml.config import ConfigError
-        from triage_ml.data import DataError
+        from triage_ml.contract import ConfigError, DataError
+        from triage_ml.store import BundleError
 
         try:
             return func(*args, **kwargs)
@@ -64,8 +63,8 @@ def sample(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same file.")] = 42,
 ) -> None:
     """Write the project's synthetic labelled history (for demos and tests)."""
-    from triage_ml.io import write_table
-    from triage_ml.sample import generate_sample
+    from triage_ml.contract import write_table
+    from triage_ml.synthetic import generate_sample
 
     frame = generate_sample(rows, seed=seed)
     write_table(frame, out)
@@ -119,8 +118,8 @@ def train(
     The run is logged to MLflow unless --no-track; a tracking failure is reported but never
     loses the bundle (the exit code is non-zero only when --register was asked for).
     """
-    from triage_ml.config import ConfigError, load_params
-    from triage_ml.workflow import run_training
+    from triage_ml.contract import ConfigError, load_params
+    from triage_ml.evaluation import run_training
 
     if register and not track:
         raise ConfigError("--register needs tracking: drop --no-track (or TRIAGE_TRACKING=0)")
@@ -137,7 +136,7 @@ def train(
     if plots_dir:
         result.write_plots(plots_dir)
     if holdout_out:
-        from triage_ml.io import write_table
+        from triage_ml.contract import write_table
 
         write_table(result.test, holdout_out)
     rows = [
@@ -173,7 +172,7 @@ def _track_training(
     """Log a finished training to MLflow; any failure is a warning, the bundle stays."""
     import tempfile
 
-    from triage_ml import tracking
+    from triage_ml.store import tracking
 
     try:
         with tempfile.TemporaryDirectory(prefix="triage-plots-") as tmp:
@@ -221,10 +220,9 @@ def evaluate(
     ] = None,
 ) -> None:
     """Score labelled posts with a bundle and report label, urgency and priority quality."""
-    from triage_ml.evaluate import evaluate as compute_metrics
-    from triage_ml.evaluate import summary_rows, write_plots
-    from triage_ml.playbook import load_playbook
-    from triage_ml.predict import score_posts
+    from triage_ml.decide import load_playbook, score_posts
+    from triage_ml.evaluation import evaluate as compute_metrics
+    from triage_ml.evaluation import summary_rows, write_plots
 
     bundle, frame, _ = _bundle_and_labelled(model, data)
     book = load_playbook(playbook) if playbook else None
@@ -254,11 +252,9 @@ def predict(
     """Score a file of posts: labels, urgency, priority, route, escalation and reasons."""
     from rich.progress import Progress
 
-    from triage_ml.bundle import load_bundle
-    from triage_ml.data import read_table, validate_posts
-    from triage_ml.io import PredictionWriter
-    from triage_ml.playbook import load_playbook
-    from triage_ml.predict import score_in_batches
+    from triage_ml.contract import PredictionWriter, read_table, validate_posts
+    from triage_ml.decide import load_playbook, score_in_batches
+    from triage_ml.store import load_bundle
 
     bundle = load_bundle(model)
     book = load_playbook(playbook) if playbook else None
@@ -301,7 +297,7 @@ def register(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register the model of a tracked training run as a new version of NAME."""
-    from triage_ml import tracking
+    from triage_ml.store import tracking
 
     version = tracking.register_run(run_id, name, tracking_uri)
     Console().print(f"registered run {run_id} as {name} version {version}")
@@ -317,7 +313,7 @@ def promote(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Point NAME@champion at VERSION; rolling back is promoting an older version."""
-    from triage_ml import tracking
+    from triage_ml.store import tracking
 
     previous = tracking.promote(version, name, alias, tracking_uri)
     was = f"version {previous}" if previous else "nothing"
@@ -330,7 +326,7 @@ def promote(
 @handles_errors
 def versions(name: ModelName = "triage", tracking_uri: TrackingUri = None) -> None:
     """List the registered versions of NAME with their aliases and headline metrics."""
-    from triage_ml import tracking
+    from triage_ml.store import tracking
 
     found = tracking.list_versions(name, tracking_uri)
     if not found:
@@ -371,9 +367,8 @@ def review(
 ) -> None:
     """Review mistakes: worst errors, error rates by slice, suspected mislabelled rows, urgency
     under-estimates, a relabelling sheet and a static HTML report."""
-    from triage_ml.playbook import load_playbook
-    from triage_ml.report import write_review
-    from triage_ml.review import bundle_params, run_review
+    from triage_ml.decide import load_playbook
+    from triage_ml.review import bundle_params, run_review, write_review
 
     started = time.perf_counter()
     bundle, history, report = _bundle_and_labelled(model, data)
@@ -400,71 +395,6 @@ def review(
         ("time", f"{time.perf_counter() - started:.1f} s"),
     ]
     Console().print(_table(f"triage-ml review ({bundle.model_version})", rows))
-
-
-@app.command()
-@handles_errors
-def benchmark(
-    suite: Annotated[
-        str, typer.Option(help="Benchmark suite: 'real' (public data sets).")
-    ] = "real",
-    tasks: Annotated[
-        str | None,
-        typer.Option(help="Comma-separated: twitter-complaints,banking77,severity (default all)."),
-    ] = None,
-    profile: Annotated[
-        str, typer.Option(help="'default' (no torch) or 'embeddings' (needs the extra).")
-    ] = "default",
-    seeds: Annotated[
-        str,
-        typer.Option(help="CV seeds, e.g. 1,2,3 for the frozen report (0 is the tuning seed)."),
-    ] = "0",
-    peers: Annotated[
-        bool, typer.Option("--peers/--no-peers", help="Also train spaCy textcat and fastText.")
-    ] = True,
-    systems: Annotated[
-        str | None,
-        typer.Option(help="Explicit systems: ours,baseline,spacy-textcat,fasttext,spacy-ensemble."),
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Where <task>.json, the table and plot go.")] = Path(
-        "reports/benchmark"
-    ),
-    datasets: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="TRIAGE_DATASETS", help="Data sets folder (default ../shared/datasets)."
-        ),
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option(help="Smoke run: at most N rows per split (stratified).")
-    ] = None,
-    folds: Annotated[int, typer.Option(help="CV folds (the protocol is 10).")] = 10,
-) -> None:
-    """Quality on real data: ours beside a TF-IDF baseline, spaCy textcat and fastText."""
-    from triage_ml.benchmark import DEFAULT_SYSTEMS, PEERS, BenchmarkOptions, run_with_progress
-    from triage_ml.config import ConfigError
-
-    def _list(value: str | None) -> list[str] | None:
-        return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-    try:
-        seed_list = [int(s) for s in _list(seeds) or []]
-    except ValueError:
-        raise ConfigError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-    chosen = _list(systems) or [s for s in DEFAULT_SYSTEMS if peers or s not in PEERS]
-    opts = BenchmarkOptions(
-        suite=suite,
-        tasks=_list(tasks),
-        profile=profile,
-        seeds=seed_list,
-        systems=chosen,
-        out=out,
-        datasets=datasets,
-        limit=limit,
-        folds=folds,
-        command=" ".join(["triage-ml", *sys.argv[1:]]),
-    )
-    run_with_progress(opts)
 
 
 @app.command()
@@ -499,8 +429,8 @@ def serve(
 
 def _bundle_and_labelled(model: Path, data: Path):
     """A verified bundle and a labelled file checked against that bundle's label set."""
-    from triage_ml.bundle import load_bundle
-    from triage_ml.data import load_history
+    from triage_ml.contract import load_history
+    from triage_ml.store import load_bundle
 
     bundle = load_bundle(model)
     frame, report = load_history(

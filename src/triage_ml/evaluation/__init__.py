@@ -1,0 +1,15 @@
+"""Measuring a model: metrics on held-out posts, their plots, and the training run that ties
+loading, splitting, fitting, evaluating and saving together."""
+
+from triage_ml._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "evaluate": ".metrics",
+        "summary_rows": ".metrics",
+        "write_plots": ".metrics",
+        "run_training": ".run",
+        "TrainingResult": ".run",
+    },
+)

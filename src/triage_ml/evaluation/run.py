@@ -1,0 +1,125 @@
+"""Training as a run: read the history, split, fit, evaluate on held-out posts, write the bundle.
+
+Shared by ``triage-ml train`` and the DVC ``train`` stage. The modelling itself is the pure
+:func:`triage_ml.train.fit`; this module is where files are read and written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from triage_ml.contract.history import LoadReport, fingerprint, load_history
+from triage_ml.contract.params import Params
+from triage_ml.decide.playbook import Playbook, load_playbook
+from triage_ml.decide.scoring import Predictions, score_posts
+from triage_ml.evaluation.metrics import evaluate, summary_rows, write_plots
+from triage_ml.model.train import fit, split_history
+from triage_ml.model.triager import Triager
+from triage_ml.store.bundle import Bundle, save_bundle
+
+
+@dataclass
+class TrainingResult:
+    triager: Triager
+    playbook: Playbook
+    metrics: dict
+    report: LoadReport
+    split_how: str
+    n_train: int
+    n_test: int
+    training_seconds: float
+    data_fingerprint: str
+    test: pd.DataFrame
+    test_predictions: Predictions
+    bundle_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        return summary_rows(self.metrics)
+
+    def write_plots(self, out_dir: str | Path) -> list[Path]:
+        return write_plots(self.test_predictions, self.test, out_dir)
+
+
+def train_and_evaluate(
+    frame: pd.DataFrame,
+    params: Params,
+    playbook: Playbook,
+    progress: Callable[[str], None] = lambda _: None,
+) -> tuple[Triager, dict, pd.DataFrame, Predictions, str, float]:
+    """Split a validated history, fit on the older part, evaluate on the held-out part."""
+    train, test, how = split_history(frame, params)
+    started = time.perf_counter()
+    triager = fit(train, params, progress)
+    seconds = time.perf_counter() - started
+    progress("evaluating on held-out posts")
+    preds = score_posts(Bundle(triager, playbook, {}), test, validated=True)
+    return triager, evaluate(preds, test), test, preds, how, seconds
+
+
+def run_training(
+    data: str | Path,
+    params: Params,
+    out: str | Path,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TrainingResult:
+    """Read, train, evaluate and write the bundle to ``out`` (atomically)."""
+    progress("reading history")
+    frame, report = load_history(
+        data,
+        label_set=list(params.labels.names),
+        exclusive=params.labels.exclusive,
+        require_labels=True,
+        min_examples=params.train.min_examples,
+    )
+    notes = []
+    unlabelled = frame["labels"].isna()
+    if unlabelled.any():
+        notes.append(f"{int(unlabelled.sum())} posts without a labels value were not used")
+        frame = frame[~unlabelled].reset_index(drop=True)
+    playbook = load_playbook(params.train.playbook)
+    unknown = playbook.unknown_labels(list(params.labels.names))
+    if unknown:
+        notes.append(f"the playbook names labels this model does not predict: {unknown}")
+    for reason, count in report.skipped.items():
+        notes.append(f"{count} posts: {reason}")
+    triager, metrics, test, preds, how, seconds = train_and_evaluate(
+        frame, params, playbook, progress
+    )
+    digest = fingerprint(frame)
+    progress("writing bundle")
+    path = save_bundle(
+        out,
+        triager,
+        playbook,
+        params.model_dump(mode="json"),
+        extra_metadata={
+            "data_fingerprint": digest,
+            "data_source": str(data),
+            "n_train": len(frame) - len(test),
+            "n_test": len(test),
+            "split": how,
+            "metrics": metrics,
+            "training_seconds": round(seconds, 2),
+        },
+    )
+    return TrainingResult(
+        triager=triager,
+        playbook=playbook,
+        metrics=metrics,
+        report=report,
+        split_how=how,
+        n_train=len(frame) - len(test),
+        n_test=len(test),
+        training_seconds=seconds,
+        data_fingerprint=digest,
+        test=test,
+        test_predictions=preds,
+        bundle_path=path,
+        notes=notes,
+    )

@@ -1,0 +1,240 @@
+"""Training: a validated history and parameters in, a fitted `Triager` out. No I/O here.
+
+The recipe:
+1. fit the feature pipeline (spaCy normaliser, word and character TF-IDF, metadata) once;
+2. score every training post with a linear model that did not see it (``calibration.cv`` folds):
+   these out-of-fold scores are the validation data for calibration and thresholds;
+3. fit Platt scaling per label (or a softmax temperature for exclusive label sets) on them, and
+   choose each label's threshold to maximise its F1 on them;
+4. fit the final linear models on all training posts, and a ridge urgency model on the posts
+   that have an urgency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from scipy import sparse
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from triage_ml.contract.history import label_matrix
+from triage_ml.contract.params import Params
+from triage_ml.model.features import build_features
+from triage_ml.model.triager import Triager
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def split_history(frame: pd.DataFrame, params: Params) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Train / test split: the most recent posts are the test set when every row has a
+    ``created_at`` (the model is judged on the future, as in production); otherwise a random
+    split stratified on the label combination. Returns ``(train, test, how)``."""
+    n_test = max(1, round(len(frame) * params.split.test_size))
+    if frame["created_at"].notna().all():
+        order = np.argsort(frame["created_at"].to_numpy(), kind="stable")
+        test_idx, train_idx = order[-n_test:], order[:-n_test]
+        how = "time-ordered (latest posts held out)"
+    else:
+        rng = np.random.default_rng(params.split.seed)
+        strata = frame["labels"].fillna("").to_numpy()
+        test_idx = []
+        for value in np.unique(strata):
+            members = np.flatnonzero(strata == value)
+            take = round(len(members) * params.split.test_size)
+            test_idx.extend(rng.choice(members, size=take, replace=False))
+        test_idx = np.sort(np.asarray(test_idx, dtype=int))
+        train_idx = np.setdiff1d(np.arange(len(frame)), test_idx)
+        how = "stratified random"
+    train = frame.iloc[np.sort(train_idx)].reset_index(drop=True)
+    test = frame.iloc[np.sort(test_idx)].reset_index(drop=True)
+    return train, test, how
+
+
+def _linear_fit(X, y: np.ndarray, params: Params, multiclass: bool) -> LogisticRegression:
+    clf = LogisticRegression(
+        C=params.train.classifier.C,
+        class_weight=params.train.classifier.class_weight,
+        max_iter=params.train.classifier.max_iter,
+        solver="lbfgs" if multiclass else "liblinear",
+    )
+    return clf.fit(X, y)
+
+
+def _fit_multiclass(X, Y: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax weights for an exclusive label set: ``(k, d)`` and ``(k,)``."""
+    clf = _linear_fit(X, Y.argmax(axis=1), params, multiclass=True)
+    coef = np.zeros((Y.shape[1], X.shape[1]))
+    intercept = np.full(Y.shape[1], -1e3)  # a label absent from a fold is never chosen
+    coef[clf.classes_] = (
+        clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
+    )
+    intercept[clf.classes_] = (
+        clf.intercept_
+        if len(clf.classes_) > 2
+        else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
+    )
+    return coef, intercept
+
+
+def _fit_binary(X, y: np.ndarray, params: Params) -> tuple[np.ndarray, float]:
+    clf = _linear_fit(X, y, params, multiclass=False)
+    return clf.coef_[0], float(clf.intercept_[0])
+
+
+def _fit_all(
+    X, Y: np.ndarray, splits: list[np.ndarray], params: Params, exclusive: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fit one model per row subset in ``splits``, in parallel threads (liblinear and the
+    sparse products release the GIL): ``[(coef (k, d), intercept (k,)), ...]``."""
+    n_jobs = params.train.n_jobs
+    if exclusive:
+        jobs = [delayed(_fit_multiclass)(X[idx], Y[idx], params) for idx in splits]
+        return Parallel(n_jobs=n_jobs, prefer="threads")(jobs)
+    jobs = [
+        delayed(_fit_binary)(X[idx], Y[idx, k], params) for idx in splits for k in range(Y.shape[1])
+    ]
+    flat = Parallel(n_jobs=n_jobs, prefer="threads")(jobs)
+    k = Y.shape[1]
+    return [
+        (
+            np.vstack([c for c, _ in flat[i * k : (i + 1) * k]]),
+            np.array([b for _, b in flat[i * k : (i + 1) * k]]),
+        )
+        for i in range(len(splits))
+    ]
+
+
+def validation_folds(Y: np.ndarray, params: Params, exclusive: bool) -> list[tuple]:
+    """``(fit rows, validation rows)`` pairs: stratified for one label or an exclusive set."""
+    cv = params.train.calibration.cv
+    if exclusive or Y.shape[1] == 1:
+        target = Y.argmax(axis=1) if exclusive else Y[:, 0]
+        min_class = np.bincount(target).min()
+        folds = StratifiedKFold(min(cv, max(2, min_class)), shuffle=True, random_state=0)
+        splits = folds.split(np.zeros(len(target)), target)
+    else:
+        splits = KFold(cv, shuffle=True, random_state=0).split(np.zeros(len(Y)))
+    return list(splits)
+
+
+def out_of_fold_logits(
+    X, Y: np.ndarray, params: Params, exclusive: bool, progress: Progress = _quiet
+) -> np.ndarray:
+    """Logits for every row from a model trained on the other folds (validation scores)."""
+    folds = validation_folds(Y, params, exclusive)
+    progress(f"{len(folds)} validation folds")
+    fitted = _fit_all(X, Y, [fit_idx for fit_idx, _ in folds], params, exclusive)
+    return _assemble_out_of_fold(X, Y, folds, fitted)
+
+
+def _assemble_out_of_fold(X, Y: np.ndarray, folds: list[tuple], fitted: list[tuple]) -> np.ndarray:
+    """Each fold's held-out rows scored by the model fitted without them."""
+    logits = np.zeros(Y.shape, dtype=float)
+    for (_, val_idx), (coef, intercept) in zip(folds, fitted, strict=True):
+        logits[val_idx] = np.asarray(X[val_idx] @ coef.T) + intercept
+    return logits
+
+
+def fit_platt(logits: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Per-label sigmoid calibration ``p = sigmoid(a * z + b)`` with ``a > 0``."""
+    params = np.zeros((Y.shape[1], 2))
+    for k in range(Y.shape[1]):
+        lr = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
+        lr.fit(logits[:, [k]], Y[:, k])
+        slope = max(float(lr.coef_[0, 0]), 1e-3)  # keep it monotone increasing
+        params[k] = (slope, float(lr.intercept_[0]))
+    return params
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Softmax temperature minimising the out-of-fold log loss."""
+
+    def nll(t: float) -> float:
+        logp = log_softmax(logits / t, axis=1)
+        return -float(logp[np.arange(len(y)), y].mean())
+
+    result = minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded")
+    return np.array([[float(result.x)]])
+
+
+def best_f1_thresholds(proba: np.ndarray, Y: np.ndarray, objective: str = "f1") -> np.ndarray:
+    """For each label, the probability cut that maximises F1 on validation scores
+    (``macro_f1``: the mean F1 of the positive and the negative side)."""
+    thresholds = np.full(Y.shape[1], 0.5)
+    for k in range(Y.shape[1]):
+        order = np.argsort(-proba[:, k], kind="stable")
+        p, y = proba[order, k], Y[order, k]
+        tp = np.cumsum(y)
+        fp = np.cumsum(1 - y)
+        positives = y.sum()
+        if positives == 0:
+            continue
+        f1 = 2 * tp / (tp + fp + positives)
+        if objective == "macro_f1":
+            fn = positives - tp
+            tn = (len(y) - positives) - fp
+            f1 = (f1 + 2 * tn / np.maximum(2 * tn + fn + fp, 1)) / 2
+        # only cut between distinct scores
+        distinct = np.r_[p[1:] != p[:-1], True]
+        f1 = np.where(distinct, f1, -1)
+        best = int(np.argmax(f1))
+        nxt = p[best + 1] if best + 1 < len(p) else 0.0
+        thresholds[k] = float((p[best] + nxt) / 2)
+    return thresholds
+
+
+def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Triager:
+    """Fit a Triager on a canonical, validated history (every row labelled)."""
+    labels = list(params.labels.names)
+    exclusive = params.labels.exclusive
+    Y = label_matrix(frame, labels).astype(int)
+
+    progress("features")
+    features = build_features(params.train.features, params.train.normaliser)
+    X = sparse.csr_matrix(features.fit_transform(frame))
+
+    folds = validation_folds(Y, params, exclusive)
+    progress(f"{len(folds)} validation folds and the final model")
+    fitted = _fit_all(
+        X, Y, [fit_idx for fit_idx, _ in folds] + [np.arange(len(Y))], params, exclusive
+    )
+    logits = _assemble_out_of_fold(X, Y, folds, fitted[:-1])
+    coef, intercept = fitted[-1]
+    if exclusive:
+        calibration = fit_temperature(logits, Y.argmax(axis=1))
+        thresholds = np.zeros(len(labels))
+    else:
+        calibration = fit_platt(logits, Y)
+        proba = expit(logits * calibration[:, 0] + calibration[:, 1])
+        thresholds = best_f1_thresholds(proba, Y, params.train.calibration.threshold_objective)
+
+    urgency_coef, urgency_intercept = None, None
+    has_urgency = frame["urgency"].notna().to_numpy()
+    if has_urgency.sum() >= max(10, params.train.min_examples):
+        progress("urgency model")
+        ridge = Ridge(alpha=params.train.urgency.alpha)
+        ridge.fit(X[has_urgency], frame["urgency"].to_numpy(dtype=float)[has_urgency])
+        urgency_coef, urgency_intercept = ridge.coef_.astype(np.float64), float(ridge.intercept_)
+
+    return Triager(
+        labels=labels,
+        exclusive=exclusive,
+        features=features,
+        coef=coef,
+        intercept=intercept,
+        calibration=calibration,
+        thresholds=thresholds,
+        abstain_band=params.train.calibration.abstain_band,
+        urgency_coef=urgency_coef,
+        urgency_intercept=urgency_intercept,
+    )

@@ -1,0 +1,20 @@
+"""Where models live: the bundle on disk, MLflow tracking and registry, the MLflow pyfunc.
+
+Importing this package never imports MLflow: ``tracking`` and ``pyfunc`` load it when used.
+"""
+
+from triage_ml._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Bundle": ".bundle",
+        "BundleError": ".bundle",
+        "load_bundle": ".bundle",
+        "save_bundle": ".bundle",
+        "verify_bundle": ".bundle",
+        "load_registered": ".tracking",
+        "log_bundle": ".tracking",
+        "registered_version": ".tracking",
+    },
+)

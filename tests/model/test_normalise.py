@@ -1,0 +1,65 @@
+"""Normaliser rules, one table row each: replace, never delete meaning."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from triage_ml.model.normalise import SpacyNormaliser, load_nlp
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("@AcmeHelp where is my order", "<user> where is my order"),
+        ("see https://t.co/abc123 now", "see <url> now"),
+        ("see www.acme.com/help", "see <url>"),
+        ("mail me at jo@example.com", "mail me at <email>"),
+        ("I can't log in", "i can not log in"),
+        ("it won't start", "it will not start"),
+        ("this doesn't work", "this does not work"),
+        ("not happy", "not happy"),
+        ("no refund yet", "no refund yet"),
+        ("sooooo slow", "soo <elong> slow"),
+        ("why!!!!!", "why !!!"),
+        ("#fail again", "<hashtag> fail again"),
+        ("#fun#friday", "<hashtag> fun <hashtag> friday"),
+        ("love it 😍", "love it 😍"),
+        ("THIS IS BROKEN", "this is broken"),
+        ("Fish &amp; chips", "fish & chips"),
+        ("order 1234567890 missing", "order <num> missing"),
+        ("order 42 missing", "order 42 missing"),
+    ],
+)
+def test_rule(raw: str, expected: str) -> None:
+    assert SpacyNormaliser().fit([raw]).transform([raw])[0] == expected
+
+
+def test_negation_scope_marks_words_until_punctuation() -> None:
+    out = SpacyNormaliser(mark_negation=True).fit(["x"]).transform(["not happy at all. great"])
+    assert out[0] == "not happy_NEG at_NEG all_NEG . great"
+
+
+def test_pickled_normaliser_holds_no_spacy_object() -> None:
+    norm = SpacyNormaliser().fit(["hello"])
+    blob = pickle.dumps(norm)
+    assert b"spacy" not in blob
+    assert len(blob) < 1000
+    assert pickle.loads(blob).transform(["@a hi"])[0] == "<user> hi"
+
+
+def test_pipeline_loaded_once_per_process() -> None:
+    assert load_nlp("blank:en") is load_nlp("blank:en")
+
+
+def test_missing_spacy_model_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="not installed"):
+        load_nlp("xx_no_such_model_sm")
+
+
+def test_batch_keeps_order_and_length() -> None:
+    texts = [f"post {i} @user" for i in range(1000)]
+    out = SpacyNormaliser().fit(texts).transform(texts)
+    assert len(out) == 1000
+    assert out[999] == "post 999 <user>"

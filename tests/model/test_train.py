@@ -1,0 +1,109 @@
+"""Training recipe: split, out-of-fold thresholds, calibration, exclusive sets, urgency."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from triage_ml.contract.history import validate_posts
+from triage_ml.contract.params import ConfigError, Params, load_params
+from triage_ml.model.train import best_f1_thresholds, fit, split_history
+
+
+def test_time_ordered_split_holds_out_the_latest_posts(canonical_history, params) -> None:
+    train, test, how = split_history(canonical_history, params)
+    assert how.startswith("time-ordered")
+    assert train["created_at"].max() <= test["created_at"].min()
+    assert len(test) == round(len(canonical_history) * params.split.test_size)
+    assert set(train["id"]).isdisjoint(test["id"])
+
+
+def test_split_without_timestamps_is_stratified(canonical_history, params) -> None:
+    frame = canonical_history.assign(created_at=pd.NaT)
+    train, test, how = split_history(frame, params)
+    assert how == "stratified random"
+    share = test["labels"].value_counts(normalize=True)
+    overall = frame["labels"].value_counts(normalize=True)
+    for combo in overall.index[:3]:
+        assert abs(share.get(combo, 0) - overall[combo]) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("proba", "truth", "lo", "hi"),
+    [
+        ([0.9, 0.8, 0.3, 0.2], [1, 1, 0, 0], 0.3, 0.8),  # perfect separation: cut between
+        ([0.9, 0.6, 0.55, 0.1], [1, 1, 1, 0], 0.1, 0.55),  # F1 favours taking all positives
+    ],
+)
+def test_threshold_maximises_f1_on_validation_scores(proba, truth, lo, hi) -> None:
+    t = best_f1_thresholds(np.array(proba)[:, None], np.array(truth)[:, None])[0]
+    assert lo < t < hi
+
+
+def test_thresholds_are_per_label_not_a_global_half(triager) -> None:
+    assert len(set(np.round(triager.thresholds_, 3))) > 1
+    assert not np.allclose(triager.thresholds_, 0.5)
+
+
+def test_probabilities_are_calibrated_on_training_sample(triager, canonical_history) -> None:
+    """Out-of-fold Platt scaling: mean predicted probability tracks the label rate."""
+    from triage_ml.contract.history import label_matrix
+
+    proba = triager.predict_proba(canonical_history)
+    rate = label_matrix(canonical_history, triager.labels).mean(axis=0)
+    np.testing.assert_allclose(proba.mean(axis=0), rate, atol=0.05)
+
+
+def test_exclusive_label_set_trains_a_multiclass_model(sample_history) -> None:
+    frame = sample_history.head(400).copy()
+    frame["labels"] = np.where(
+        frame["labels"].str.contains("complaint"),
+        "complaint",
+        np.where(frame["labels"] == "", "other", "praise"),
+    )
+    params = Params.model_validate(
+        {
+            "labels": {"names": ["complaint", "praise", "other"], "exclusive": True},
+            "train": {"calibration": {"cv": 3}, "features": {"char_weight": 0}},
+        }
+    )
+    canon, _ = validate_posts(frame, label_set=params.labels.names, exclusive=True)
+    tri = fit(canon, params)
+    proba = tri.predict_proba(canon)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    predicted, _ = tri.decide(proba)
+    assert (predicted.sum(axis=1) == 1).all()
+
+
+def test_history_without_urgency_trains_no_urgency_model(sample_history) -> None:
+    frame = sample_history.head(300).drop(columns=["urgency"])
+    params = Params.model_validate({"train": {"calibration": {"cv": 2}}})
+    canon, _ = validate_posts(frame, label_set=params.labels.names)
+    tri = fit(canon, params)
+    assert tri.urgency_coef_ is None
+    assert tri.score(canon.head(5)).urgency is None
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("train:\n  classifer:\n    C: 1\n", "train.classifer: unknown setting"),
+        ("train:\n  classifier:\n    C: -1\n", "train.classifier.C"),
+        ("labels:\n  names: [a, a]\n", "declared twice"),
+        ("train:\n  features:\n    word_ngrams: [2, 1]\n", "word_ngrams"),
+        ("- just a list\n", "expected a mapping"),
+    ],
+)
+def test_bad_params_file_names_the_setting(tmp_path, yaml_text, message) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=message):
+        load_params(path)
+
+
+def test_repository_params_file_is_valid() -> None:
+    from pathlib import Path
+
+    params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
+    assert params.labels.names == ("complaint", "sales_lead", "product_review", "influencer")

@@ -1,0 +1,98 @@
+"""Bundle persistence: same predictions after a round trip, checksums, signatures, atomicity."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from triage_ml.decide.playbook import load_playbook
+from triage_ml.decide.scoring import score_posts
+from triage_ml.store.bundle import BundleError, load_bundle, save_bundle, verify_bundle
+
+
+def test_round_trip_gives_identical_predictions(triager, bundle, canonical_history) -> None:
+    from triage_ml.store.bundle import Bundle
+
+    posts = canonical_history.head(200)
+    in_memory = score_posts(
+        Bundle(triager, bundle.playbook, bundle.metadata), posts, validated=True
+    )
+    loaded = score_posts(bundle, posts, validated=True)
+    np.testing.assert_array_equal(in_memory.probabilities, loaded.probabilities)
+    np.testing.assert_array_equal(in_memory.urgency, loaded.urgency)
+    assert in_memory.reasons == loaded.reasons
+
+
+def test_metadata_records_checksums_and_versions(bundle_dir) -> None:
+    meta = json.loads((bundle_dir / "metadata.json").read_text())
+    assert set(meta["files"]) == {"model.joblib", "playbook.yaml", "params.yaml"}
+    assert meta["labels"] == ["complaint", "sales_lead", "product_review", "influencer"]
+    assert "scikit-learn" in meta["packages"]
+    assert all(0 < t < 1 for t in meta["thresholds"].values())
+
+
+def _copy(bundle_dir, tmp_path):
+    import shutil
+
+    dst = tmp_path / "copy"
+    shutil.copytree(bundle_dir, dst)
+    return dst
+
+
+def test_tampered_model_is_refused(bundle_dir, tmp_path) -> None:
+    dst = _copy(bundle_dir, tmp_path)
+    with (dst / "model.joblib").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(BundleError, match="checksum of model.joblib does not match"):
+        load_bundle(dst, key="")
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "metadata.json").unlink(), "metadata.json is missing"),
+        (lambda d: (d / "playbook.yaml").unlink(), "playbook.yaml is missing"),
+        (lambda d: (d / "metadata.json").write_text("{"), "unreadable metadata"),
+    ],
+)
+def test_incomplete_bundle_is_refused(bundle_dir, tmp_path, damage, message) -> None:
+    dst = _copy(bundle_dir, tmp_path)
+    damage(dst)
+    with pytest.raises(BundleError, match=message):
+        verify_bundle(dst, key="")
+
+
+def test_missing_directory_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(BundleError, match="no bundle directory"):
+        load_bundle(tmp_path / "nope", key="")
+
+
+def test_signed_bundle_needs_the_right_key(triager, params, tmp_path) -> None:
+    out = tmp_path / "signed"
+    save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="s3cret")
+    assert load_bundle(out, key="s3cret").metadata["signed"] is True
+    with pytest.raises(BundleError, match="signature does not match"):
+        load_bundle(out, key="other")
+
+
+def test_unsigned_bundle_refused_when_key_configured(bundle_dir, monkeypatch) -> None:
+    monkeypatch.setenv("TRIAGE_BUNDLE_KEY", "s3cret")
+    with pytest.raises(BundleError, match="not signed"):
+        load_bundle(bundle_dir)
+
+
+def test_failed_write_leaves_previous_bundle_intact(triager, params, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "b"
+    save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="")
+    before = (out / "metadata.json").read_text()
+
+    def disk_full(path):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("triage_ml.store.bundle.sha256_file", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="")
+    assert (out / "metadata.json").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temporary directory left behind
