@@ -31,7 +31,7 @@ def sample_history() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def canonical_history(sample_history, params) -> pd.DataFrame:
-    from triage_ml.contract.history import validate_posts
+    from triage_ml.contract.validation import validate_posts
 
     frame, _ = validate_posts(sample_history, label_set=params.labels.names, require_labels=True)
     return frame

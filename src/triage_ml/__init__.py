@@ -21,8 +21,8 @@ _LAZY = {
     "Predictions": "triage_ml.decide.scoring",
     "fit": "triage_ml.model.train",
     "Triager": "triage_ml.model.triager",
-    "load_history": "triage_ml.contract.history",
-    "validate_posts": "triage_ml.contract.history",
+    "load_history": "triage_ml.contract.validation",
+    "validate_posts": "triage_ml.contract.validation",
     "load_params": "triage_ml.contract.params",
     "load_playbook": "triage_ml.decide.playbook",
 }

@@ -10,19 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage_ml.contract.history import (
-    MAX_TEXT_CHARS,
-    SKIP_NO_LABELS,
-    SKIP_NO_URGENCY,
-    URGENCY_LEVELS,
-    DataError,
-    LoadReport,
-    fingerprint,
-    label_matrix,
-    load_history,
-    read_table,
-    validate_posts,
-)
+from triage_ml.contract.columns import MAX_TEXT_CHARS, URGENCY_LEVELS
+from triage_ml.contract.digest import fingerprint
+from triage_ml.contract.errors import SKIP_NO_LABELS, SKIP_NO_URGENCY, DataError, LoadReport
+from triage_ml.contract.labels import label_matrix
+from triage_ml.contract.readers import read_table
+from triage_ml.contract.validation import load_history, validate_posts
 
 LABELS = ["complaint", "sales_lead", "product_review", "influencer"]
 DECLARED = "complaint, sales_lead, product_review, influencer"

@@ -46,8 +46,8 @@ def test_embedding_block_is_invariant_to_handles_and_links() -> None:
     not HAS_EXTRA, reason="needs the optional extra: pip install -e '.[embeddings]'"
 )
 def test_model_with_embeddings_trains_and_explains(sample_history) -> None:
-    from triage_ml.contract.history import validate_posts
     from triage_ml.contract.params import Params
+    from triage_ml.contract.validation import validate_posts
     from triage_ml.model.train import fit
 
     params = Params.model_validate(

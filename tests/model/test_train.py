@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage_ml.contract.history import validate_posts
 from triage_ml.contract.params import ConfigError, Params, load_params
+from triage_ml.contract.validation import validate_posts
 from triage_ml.model.train import best_f1_thresholds, fit, split_history
 
 
@@ -48,7 +48,7 @@ def test_thresholds_are_per_label_not_a_global_half(triager) -> None:
 
 def test_probabilities_are_calibrated_on_training_sample(triager, canonical_history) -> None:
     """Out-of-fold Platt scaling: mean predicted probability tracks the label rate."""
-    from triage_ml.contract.history import label_matrix
+    from triage_ml.contract.labels import label_matrix
 
     proba = triager.predict_proba(canonical_history)
     rate = label_matrix(canonical_history, triager.labels).mean(axis=0)

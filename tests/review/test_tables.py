@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage_ml.contract.history import DataError, read_table, validate_posts
+from triage_ml.contract.errors import DataError
+from triage_ml.contract.readers import read_table
 from triage_ml.contract.tables import write_table
+from triage_ml.contract.validation import validate_posts
 from triage_ml.review import tables as review
 
 PII = " Reach me at jane.doe@example.com or +44 20 7946 0958, card 4111 1111 1111 1111."
@@ -384,7 +386,7 @@ def test_missing_cells_keep_the_recorded_value(raw_history):
 
 
 def test_review_scope_uses_held_out_posts_of_the_training_history(canonical_history, params):
-    from triage_ml.contract.history import fingerprint
+    from triage_ml.contract.digest import fingerprint
 
     meta = {"data_fingerprint": fingerprint(canonical_history)}
     scoped, note = review.review_scope(canonical_history, params, meta)

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 
-from triage_ml.contract import history as data
+from triage_ml.contract import fastpath
+from triage_ml.contract.errors import DataError
+from triage_ml.contract.validation import validate_posts
 from triage_ml.model.features import _EMOJI, _HANDLE_OR_LINK, _UPPER, _surface_cues
 
 TRICKY = [
@@ -83,7 +85,7 @@ def test_surface_cues_keep_missing_text_missing() -> None:
     ],
 )
 def test_small_batch_strings_match_the_reference(values: pd.Series) -> None:
-    got, got_null = data._strings(values)
+    got, got_null = fastpath._strings(values)
     expected, expected_null = _reference_strings(values)
     np.testing.assert_array_equal(got_null, expected_null)
     pd.testing.assert_series_equal(got, expected)
@@ -199,8 +201,8 @@ def _small_frames(draw) -> pd.DataFrame:
 
 def _outcome(frame: pd.DataFrame):
     try:
-        return data.validate_posts(frame, label_set=LABELS, source="<request>")
-    except data.DataError as err:
+        return validate_posts(frame, label_set=LABELS, source="<request>")
+    except DataError as err:
         return str(err)
 
 
@@ -208,7 +210,7 @@ def _outcome(frame: pd.DataFrame):
 @given(frame=_small_frames())
 def test_small_batches_validate_exactly_like_the_general_checks(frame: pd.DataFrame) -> None:
     fast = _outcome(frame.copy())
-    with mock.patch.object(data, "_SMALL_BATCH", 0):  # the general path only
+    with mock.patch.object(fastpath, "_SMALL_BATCH", 0):  # the general path only
         general = _outcome(frame.copy())
     if isinstance(general, str):
         assert fast == general
@@ -229,6 +231,6 @@ def test_small_batch_path_is_taken_for_ordinary_posts() -> None:
             "author_verified": [True, None],
         }
     )
-    fast = data._valid_small_batch(frame, LABELS, "<request>")
+    fast = fastpath._valid_small_batch(frame, LABELS, "<request>")
     assert fast is not None
     assert list(fast[0]["channel"]) == ["twitter", "unknown"]

@@ -36,7 +36,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 @pytest.fixture(scope="module")
 def holdout(params) -> pd.DataFrame:
-    from triage_ml.contract.history import validate_posts
+    from triage_ml.contract.validation import validate_posts
     from triage_ml.synthetic.generator import generate_sample
 
     frame, _ = validate_posts(
@@ -48,7 +48,7 @@ def holdout(params) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, triager, params, canonical_history, holdout):
     """A bundle with the metadata training writes, plus its plots: what ``train`` logs."""
-    from triage_ml.contract.history import fingerprint
+    from triage_ml.contract.digest import fingerprint
     from triage_ml.decide.playbook import load_playbook
     from triage_ml.decide.scoring import score_posts
     from triage_ml.evaluation.metrics import evaluate, write_plots

@@ -1,8 +1,10 @@
 """The data contract: what a labelled history, a post and the parameters must look like.
 
-Reading CSV/JSONL/Parquet, validating posts with errors that name the file, rows and column,
-the label set, and atomic writers for tables. The bottom layer: it imports nothing else of
-triage_ml.
+Reading CSV/JSONL/Parquet (readers), validating posts (validation: the column checks in checks,
+the small-batch path the service takes in fastpath) with errors that name the file, rows and
+column (errors), the columns and label set (columns, labels), the data's content hash (digest),
+validated parameters (params) and atomic writers for tables (tables). The bottom layer: it
+imports nothing else of triage_ml.
 """
 
 from triage_ml._lazy import lazy_exports
@@ -10,15 +12,15 @@ from triage_ml._lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "DataError": ".history",
-        "LoadReport": ".history",
-        "MAX_TEXT_CHARS": ".history",
-        "URGENCY_LEVELS": ".history",
-        "fingerprint": ".history",
-        "label_matrix": ".history",
-        "load_history": ".history",
-        "read_table": ".history",
-        "validate_posts": ".history",
+        "DataError": ".errors",
+        "LoadReport": ".errors",
+        "MAX_TEXT_CHARS": ".columns",
+        "URGENCY_LEVELS": ".columns",
+        "fingerprint": ".digest",
+        "label_matrix": ".labels",
+        "read_table": ".readers",
+        "load_history": ".validation",
+        "validate_posts": ".validation",
         "ConfigError": ".params",
         "Params": ".params",
         "format_validation_error": ".params",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from triage_ml.contract.history import DataError
+from triage_ml.contract.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".parquet")
 

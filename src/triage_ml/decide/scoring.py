@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from triage_ml.contract.history import validate_posts
+from triage_ml.contract.validation import validate_posts
 from triage_ml.decide.playbook import Playbook, derived_urgency, prioritise
 from triage_ml.store.bundle import Bundle
 

@@ -21,7 +21,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from triage_ml.contract.history import label_matrix
+from triage_ml.contract.labels import label_matrix
 from triage_ml.decide.scoring import Predictions
 
 

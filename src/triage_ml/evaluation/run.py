@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from triage_ml.contract.history import LoadReport, fingerprint, load_history
+from triage_ml.contract.digest import fingerprint
+from triage_ml.contract.errors import LoadReport
 from triage_ml.contract.params import Params
+from triage_ml.contract.validation import load_history
 from triage_ml.decide.playbook import Playbook, load_playbook
 from triage_ml.decide.scoring import Predictions, score_posts
 from triage_ml.evaluation.metrics import evaluate, summary_rows, write_plots

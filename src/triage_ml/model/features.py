@@ -1,7 +1,7 @@
 """Feature extraction: normalised text n-grams plus author, channel and surface cues.
 
 `build_features` returns one scikit-learn ``ColumnTransformer`` over the canonical posts frame
-(see :mod:`triage_ml.contract.history`). Its output columns have readable names
+(see :mod:`triage_ml.contract.validation`). Its output columns have readable names
 (``get_feature_names_out``) so that the linear model's contributions can be shown as reasons.
 """
 

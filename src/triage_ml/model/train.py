@@ -23,7 +23,7 @@ from scipy.special import expit, log_softmax
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from triage_ml.contract.history import label_matrix
+from triage_ml.contract.labels import label_matrix
 from triage_ml.contract.params import Params
 from triage_ml.model.features import build_features
 from triage_ml.model.triager import Triager

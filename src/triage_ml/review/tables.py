@@ -23,14 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from triage_ml.contract.history import (
-    URGENCY_LEVELS,
-    DataError,
-    fingerprint,
-    label_matrix,
-    validate_posts,
-)
+from triage_ml.contract.columns import URGENCY_LEVELS
+from triage_ml.contract.digest import fingerprint
+from triage_ml.contract.errors import DataError
+from triage_ml.contract.labels import label_matrix
 from triage_ml.contract.params import Params
+from triage_ml.contract.validation import validate_posts
 from triage_ml.decide.playbook import Playbook, prioritise
 from triage_ml.decide.scoring import Predictions, score_posts
 from triage_ml.model.triager import REASONS_PER_LABEL, Triager
@@ -765,7 +763,7 @@ def relabel_export(
 def read_corrections(path: str | Path) -> pd.DataFrame:
     """Read a corrected export as text, so that an empty cell stays "" (= no label) and ids
     keep their leading zeros, whatever a spreadsheet did to the types."""
-    from triage_ml.contract.history import read_table
+    from triage_ml.contract.readers import read_table
 
     path = Path(path)
     if path.suffix.lower() != ".csv":

@@ -105,7 +105,7 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
         """Posts in (input contract), flat predictions out (one row per post, input order)."""
-        from triage_ml.contract.history import DataError
+        from triage_ml.contract.errors import DataError
         from triage_ml.decide.scoring import score_posts
 
         if self._bundle is None:

@@ -1,0 +1,192 @@
+"""Reading a table of posts from CSV, JSONL, JSON or Parquet by its suffix.
+
+Values are left as found (types are the business of the checks), except ids, which are always
+text: "007" stays "007" and 7 never comes back as "7.0".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from triage_ml.contract.errors import DataError, _short
+
+FORMATS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+_VALID_FORMATS = (
+    ".csv, .jsonl / .ndjson (one JSON object per line), .json (an array of records), .parquet"
+)
+
+# Cells that mean "no value" in a CSV export. Only used for columns where a literal "NA" cannot
+# be real content: a post that says "NA" is still a post.
+_CSV_NULLS = ["", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "#N/A"]
+_CSV_STRING_COLUMNS = ("id", "text", "channel", "labels")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a table of posts by its suffix, keeping ``id`` as text.
+
+    Values are otherwise left as found (types are checked by :func:`validate_posts`), except
+    that ids are never parsed as numbers ("007" stays "007") and, in CSV, a post whose text is
+    "NA" is not mistaken for a missing value. In CSV an empty ``labels`` cell means "no label"
+    (the contract's ``empty = none``), not "unlabelled".
+    """
+    path = Path(path)
+    source = str(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(
+            f"unknown file type '{path.suffix or '(no suffix)'}'; valid formats: {_VALID_FORMATS}",
+            source=source,
+        )
+    if not path.exists():
+        raise DataError(f"file not found; valid formats: {_VALID_FORMATS}", source=source)
+    if not path.is_file():
+        raise DataError("is not a file (a directory?)", source=source)
+    try:
+        if fmt == "csv":
+            frame = _read_csv(path)
+        elif fmt == "jsonl":
+            frame = _read_jsonl(path)
+        elif fmt == "json":
+            frame = _read_json(path)
+        else:
+            frame = pd.read_parquet(path)
+    except DataError:
+        raise
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 {fmt}",
+            source=source,
+        ) from None
+    except (OSError, ValueError, TypeError, pd.errors.ParserError) as err:
+        raise DataError(
+            f"cannot be read as {fmt} ({type(err).__name__}: {_short(str(err), 200)}); "
+            f"valid formats: {_VALID_FORMATS}",
+            source=source,
+        ) from None
+    except Exception as err:  # pyarrow raises its own exception types for corrupt files
+        raise DataError(
+            f"cannot be read as {fmt} ({type(err).__name__}: {_short(str(err), 200)}); "
+            f"valid formats: {_VALID_FORMATS}",
+            source=source,
+        ) from None
+    if "id" in frame.columns:
+        frame = frame.assign(id=_id_as_str(frame["id"]))
+    return frame
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            "file is empty (expected a header row with at least 'id' and 'text')",
+            source=str(path),
+        ) from None
+    na_values: dict[str, list[str]] = {}
+    for col in header:
+        if col == "labels":
+            na_values[col] = []  # an empty cell is "no label", see read_table
+        elif col in _CSV_STRING_COLUMNS:
+            na_values[col] = [""]
+        else:
+            na_values[col] = _CSV_NULLS
+    dtype = {col: str for col in _CSV_STRING_COLUMNS if col in header}
+    return pd.read_csv(
+        path,
+        encoding="utf-8-sig",
+        dtype=dtype,
+        keep_default_na=False,
+        na_values=na_values,
+    )
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    records = []
+    with path.open(encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(
+                    f"line {lineno} is not valid JSON ({err.msg}, column {err.colno}); "
+                    "expected one JSON object per line",
+                    source=str(path),
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"line {lineno} is a JSON {type(record).__name__}, expected an object "
+                    '(one post per line, e.g. {"id": "p-1", "text": "..."})',
+                    source=str(path),
+                )
+            records.append(record)
+    return _records_frame(records)
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"is not valid JSON ({err.msg}, line {err.lineno} column {err.colno}); "
+            "expected an array of records, or use .jsonl for one object per line",
+            source=str(path),
+        ) from None
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(
+            'expected a JSON array of records ([{"id": "p-1", "text": "..."}, ...]), '
+            f"found a {type(data).__name__}"
+            + (" with non-object items" if isinstance(data, list) else ""),
+            source=str(path),
+        )
+    return _records_frame(data)
+
+
+def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    # Ids are fixed before pandas sees them: a column of ints with one null would become
+    # floats and 7 would come back as "7.0".
+    for record in records:
+        value = record.get("id")
+        if value is not None and not isinstance(value, str):
+            record["id"] = _scalar_id(value)
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+
+
+def _scalar_id(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _id_as_str(series: pd.Series) -> pd.Series:
+    """Ids as text; numbers render without a spurious ``.0`` (parquet ints with nulls)."""
+    if pd.api.types.is_float_dtype(series.dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        finite = np.isfinite(values)
+        if np.all(np.equal(np.mod(values[finite], 1), 0)):
+            series = pd.Series(values, index=series.index).astype("Int64")
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        mask = series.notna()
+        out = pd.Series(None, index=series.index, dtype=object)
+        out[mask] = series[mask].astype(str)
+        return out.astype("str")
+    if series.dtype == object:
+        mask = series.notna()
+        out = series.astype(object).where(mask, None)
+        out[mask] = out[mask].map(lambda v: v if isinstance(v, str) else _scalar_id(v))
+        return out.astype("str")
+    return series.astype("str")
