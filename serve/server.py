@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from serve.metrics import MULTIPROC_ENV
 from serve.settings import REGISTRY_PREFIX, Settings, check_model_name, get_settings
+from triage_ml import require_extra
 from triage_ml.contract import ConfigError, format_validation_error
 from triage_ml.store import verify_bundle
 
@@ -71,7 +72,9 @@ def configure(
         settings = get_settings()
     except ValidationError as err:
         raise ConfigError(f"invalid TRIAGE_* settings\n{format_validation_error(err)}") from None
-    if not settings.from_registry:
+    if settings.from_registry:
+        require_extra("pipeline", f"serving {settings.model}")
+    else:
         verify_bundle(settings.model_root / settings.model, key=settings.signing_key)
     if settings.playbook is not None and not settings.playbook.is_file():
         raise ConfigError(f"{settings.playbook}: playbook file not found (TRIAGE_PLAYBOOK)")

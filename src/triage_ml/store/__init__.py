@@ -13,8 +13,12 @@ __getattr__, __dir__ = lazy_exports(
         "load_bundle": ".bundle",
         "save_bundle": ".bundle",
         "verify_bundle": ".bundle",
+        "list_versions": ".tracking",
         "load_registered": ".tracking",
         "log_bundle": ".tracking",
+        "promote": ".tracking",
+        "register_run": ".tracking",
         "registered_version": ".tracking",
+        "resolve_tracking_uri": ".tracking",
     },
 )

@@ -18,11 +18,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
 import yaml
 
-from triage_ml.store.bundle import Bundle, BundleError, load_bundle
+from triage_ml._extras import require
+
+require("mlflow", "pipeline", "the MLflow pyfunc model")  # one line instead of a traceback
+import mlflow.pyfunc  # noqa: E402  (the model class below subclasses PythonModel)
+
+from triage_ml.store.bundle import Bundle, BundleError, load_bundle  # noqa: E402
 
 BUNDLE_ARTIFACT = "bundle"
 # MLflow writes this beside MLmodel when a model is fetched through a ``models:/`` URI.

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from triage_ml._extras import require
 from triage_ml.store.bundle import (
     METADATA_FILE,
     MODEL_FILE,
@@ -163,6 +164,10 @@ def _mlflow_at(tracking_uri: str) -> Iterator[Any]:
             os.environ.pop(bar, None)
 
 
+def _require_mlflow() -> None:
+    require("mlflow", "pipeline", "MLflow tracking and the model registry")
+
+
 def _client(tracking_uri: str):
     from mlflow import MlflowClient
 
@@ -278,6 +283,7 @@ def log_bundle(
     training), so a bundle trained with ``--no-track`` can be logged later with the same
     result. The input example is made up: no real post text goes into MLflow.
     """
+    _require_mlflow()
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir)  # verified: we log what a service would load
     meta = bundle.metadata
@@ -387,6 +393,7 @@ def _version(package: str) -> str:
 
 def register_run(run_id: str, model_name: str = MODEL_NAME, tracking_uri: str | None = None) -> str:
     """Register the model logged by a tracked run as a new version; returns the version."""
+    _require_mlflow()
     from mlflow.exceptions import MlflowException
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -418,6 +425,7 @@ def promote(
 ) -> str | None:
     """Point ``alias`` at ``version``; returns the version it pointed at before (if any).
     Rolling back is promoting the older version again."""
+    _require_mlflow()
     from mlflow.exceptions import MlflowException
 
     uri = resolve_tracking_uri(tracking_uri)
@@ -452,6 +460,7 @@ def list_versions(
     model_name: str = MODEL_NAME, tracking_uri: str | None = None
 ) -> list[VersionInfo]:
     """Registered versions, newest first, with their aliases and headline metrics."""
+    _require_mlflow()
     from datetime import UTC, datetime
 
     from mlflow.exceptions import MlflowException
@@ -523,6 +532,7 @@ def _resolve(client: Any, model_uri: str) -> Any:
 def registered_version(model_uri: str, tracking_uri: str | None = None) -> str:
     """The version number a ``models:/`` URI points at now: a cheap call for a service that
     watches the ``champion`` alias and reloads when it moves."""
+    _require_mlflow()
     uri = resolve_tracking_uri(tracking_uri)
     return str(_resolve(_client(uri), model_uri).version)
 
@@ -552,6 +562,7 @@ def load_registered(
     ``dst_path`` keeps the downloaded files (default: a temporary folder removed after
     loading); ``key`` is the bundle signing key (default: ``$TRIAGE_BUNDLE_KEY``).
     """
+    _require_mlflow()
     from mlflow.exceptions import MlflowException
 
     _parse_models_uri(model_uri)  # a wrong URI fails before any store is opened
