@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from triage_ml.contract.validation import validate_posts
 from triage_ml.decide.playbook import Playbook, derived_urgency, prioritise
-from triage_ml.store.bundle import Bundle
+
+if TYPE_CHECKING:  # annotations only: store sits above decide (docs/architecture.md)
+    from triage_ml.store.bundle import Bundle
 
 
 @dataclass
