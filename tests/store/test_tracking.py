@@ -51,7 +51,8 @@ def trained(tmp_path_factory, triager, params, canonical_history, holdout):
     from triage_ml.contract.digest import fingerprint
     from triage_ml.decide.playbook import load_playbook
     from triage_ml.decide.scoring import score_posts
-    from triage_ml.evaluation.metrics import evaluate, write_plots
+    from triage_ml.evaluation.metrics import evaluate
+    from triage_ml.evaluation.plots import write_plots
     from triage_ml.store.bundle import Bundle
 
     root = tmp_path_factory.mktemp("trained")

@@ -1,5 +1,6 @@
-"""Measuring a model: metrics on held-out posts, their plots, and the training run that ties
-loading, splitting, fitting, evaluating and saving together."""
+"""Measuring a model: metrics on held-out posts (metrics), the one place its plots are drawn
+(plots), and the training run that ties loading, splitting, fitting, evaluating and saving
+together (run)."""
 
 from triage_ml._lazy import lazy_exports
 
@@ -8,7 +9,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "evaluate": ".metrics",
         "summary_rows": ".metrics",
-        "write_plots": ".metrics",
+        "write_plots": ".plots",
         "run_training": ".run",
         "TrainingResult": ".run",
     },

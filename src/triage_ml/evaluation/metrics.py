@@ -1,13 +1,14 @@
 """Evaluation: how good the labels, the urgency and the inbox order are on held-out posts.
 
 `evaluate` returns a JSON-ready dict (what ``metrics.json`` holds and ``dvc metrics diff``
-compares); `write_plots` draws the pictures people look at (confusion, precision-recall,
-calibration, urgency).
+compares). The per-label tables below (confusion counts, precision-recall points, calibration
+bins) are what the plots of :mod:`triage_ml.evaluation.plots` draw, for ``triage-ml train`` and
+the review report alike.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,25 +17,124 @@ from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     f1_score,
+    multilabel_confusion_matrix,
     ndcg_score,
     precision_recall_curve,
     precision_recall_fscore_support,
 )
 
+from triage_ml.contract.columns import URGENCY_LEVELS
 from triage_ml.contract.labels import label_matrix
 from triage_ml.decide.scoring import Predictions
+
+#: Urgency from which a post counts as urgent (the contract's ``high``).
+URGENT_FROM = URGENCY_LEVELS["high"]
+
+
+def equal_width_bins(p: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The bin of each probability among ``bins`` equal-width bins of [0, 1], and the edges.
+
+    Bins are closed on the left (0.1 falls in [0.1, 0.2)); the last one also holds 1.0, and
+    values outside [0, 1] go to the nearest end bin.
+    """
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(np.asarray(p, dtype=float), edges[1:-1]), 0, bins - 1)
+    return which, edges
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
     """Mean |observed rate - predicted probability| over equal-width bins, weighted by count."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            total += mask.sum() * abs(y[mask].mean() - p[mask].mean())
-    return float(total / max(len(y), 1))
+    which, _ = equal_width_bins(p, bins)
+    # per bin, count * |mean(y) - mean(p)| = |sum(y) - sum(p)|
+    gap = np.bincount(which, weights=np.asarray(y, dtype=float), minlength=bins)
+    gap -= np.bincount(which, weights=np.asarray(p, dtype=float), minlength=bins)
+    return float(np.abs(gap).sum() / max(len(y), 1))
+
+
+def _per_label(Y: np.ndarray, Yhat: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Targets and ``labels=`` for sklearn's per-label metrics of an (n, k) indicator matrix.
+
+    sklearn reads a single column as a binary target with two classes (0 and 1), so a one-label
+    set is passed as a vector, asking for class 1 only; wider sets are multilabel indicators.
+    """
+    Y, Yhat = np.asarray(Y, dtype=int), np.asarray(Yhat, dtype=int)
+    if Y.shape[1] == 1:
+        return Y[:, 0], Yhat[:, 0], [1]
+    return Y, Yhat, list(range(Y.shape[1]))
+
+
+def confusion_by_label(Y: np.ndarray, Yhat: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
+    """Per label: the 2x2 confusion counts, precision, recall and F1 (NaN where undefined, e.g.
+    precision of a label never predicted)."""
+    y_true, y_pred, which = _per_label(Y, Yhat)
+    # (k, 2, 2): [[tn, fp], [fn, tp]] per label
+    counts = multilabel_confusion_matrix(y_true, y_pred, labels=which)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=which, average=None, zero_division=np.nan
+    )
+    return pd.DataFrame(
+        {
+            "label": list(labels),
+            "labelled": counts[:, 1, :].sum(axis=1),
+            "predicted": counts[:, :, 1].sum(axis=1),
+            "true_pos": counts[:, 1, 1],
+            "false_pos": counts[:, 0, 1],
+            "false_neg": counts[:, 1, 0],
+            "true_neg": counts[:, 0, 0],
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+        }
+    )
+
+
+def precision_recall_by_label(Y: np.ndarray, P: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
+    """Precision and recall at every threshold, per label (long form); labels that are present
+    everywhere or nowhere have no curve."""
+    parts = []
+    for k, label in enumerate(labels):
+        y = Y[:, k]
+        if not 0 < y.sum() < len(y):
+            continue
+        precision, recall, thresholds = precision_recall_curve(y, P[:, k])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "label": label,
+                    "threshold": np.r_[thresholds, 1.0],
+                    "precision": precision,
+                    "recall": recall,
+                }
+            )
+        )
+    columns = ["label", "threshold", "precision", "recall"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def calibration_by_label(
+    Y: np.ndarray, P: np.ndarray, labels: Sequence[str], bins: int = 10
+) -> pd.DataFrame:
+    """Observed rate of each label against its mean predicted probability, per equal-width bin
+    (empty bins left out): the reliability diagram's points."""
+    rows = []
+    for k, label in enumerate(labels):
+        which, edges = equal_width_bins(P[:, k], bins)
+        posts = np.bincount(which, minlength=bins)
+        prob = np.bincount(which, weights=P[:, k], minlength=bins)
+        hits = np.bincount(which, weights=Y[:, k].astype(float), minlength=bins)
+        for b in np.flatnonzero(posts):
+            rows.append(
+                {
+                    "label": label,
+                    "bin_low": edges[b],
+                    "bin_high": edges[b + 1],
+                    "posts": int(posts[b]),
+                    "mean_probability": float(prob[b] / posts[b]),
+                    "observed_rate": float(hits[b] / posts[b]),
+                }
+            )
+    columns = ["label", "bin_low", "bin_high", "posts", "mean_probability", "observed_rate"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _r(x: float) -> float | None:
@@ -47,7 +147,10 @@ def evaluate(preds: Predictions, truth: pd.DataFrame) -> dict:
     Y = label_matrix(truth, labels).astype(int)
     P, Yhat = preds.probabilities, preds.predicted.astype(int)
     per_label = {}
-    prec, rec, f1, support = precision_recall_fscore_support(Y, Yhat, zero_division=0)
+    y_true, y_pred, which = _per_label(Y, Yhat)
+    prec, rec, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=which, average=None, zero_division=0
+    )
     for k, lab in enumerate(labels):
         has_both = 0 < Y[:, k].sum() < len(Y)
         per_label[lab] = {
@@ -62,8 +165,8 @@ def evaluate(preds: Predictions, truth: pd.DataFrame) -> dict:
         }
     metrics: dict = {
         "n_posts": len(Y),
-        "macro_f1": _r(f1_score(Y, Yhat, average="macro", zero_division=0)),
-        "micro_f1": _r(f1_score(Y, Yhat, average="micro", zero_division=0)),
+        "macro_f1": _r(f1_score(y_true, y_pred, labels=which, average="macro", zero_division=0)),
+        "micro_f1": _r(f1_score(y_true, y_pred, labels=which, average="micro", zero_division=0)),
         "brier": _r(np.mean((P - Y) ** 2)),
         "ece": _r(expected_calibration_error(Y.ravel(), P.ravel())),
         "needs_human_rate": _r(preds.needs_human.mean()),
@@ -107,98 +210,3 @@ def summary_rows(metrics: dict) -> list[tuple[str, str]]:
         rows.append(("urgency MAE / Spearman", f"{u['mae']} / {u['spearman']}"))
         rows.append(("priority NDCG", str(metrics["priority"]["ndcg"])))
     return rows
-
-
-def write_plots(preds: Predictions, truth: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """Confusion, precision-recall, calibration and urgency plots as PNG files."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    labels = preds.labels
-    Y = label_matrix(truth, labels).astype(int)
-    P, Yhat = preds.probabilities, preds.predicted.astype(int)
-    written = []
-
-    show = labels[:12]  # wide label sets (intents) get the first dozen in the per-label plots
-    fig, axes = plt.subplots(1, len(show), figsize=(3 * len(show), 3), squeeze=False)
-    for ax, lab in zip(axes[0], show, strict=False):
-        k = labels.index(lab)
-        cm = np.array(
-            [[((Y[:, k] == t) & (Yhat[:, k] == p)).sum() for p in (0, 1)] for t in (0, 1)]
-        )
-        ax.imshow(cm, cmap="Blues")
-        for (t, p), v in np.ndenumerate(cm):
-            ax.text(
-                p,
-                t,
-                str(v),
-                ha="center",
-                va="center",
-                color="white" if v > cm.max() / 2 else "black",
-            )
-        ax.set_xticks([0, 1], ["no", "yes"])
-        ax.set_yticks([0, 1], ["no", "yes"])
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(lab)
-    fig.suptitle("Confusion per label")
-    fig.tight_layout()
-    written.append(out_dir / "confusion.png")
-    fig.savefig(written[-1], dpi=90)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for lab in show:
-        k = labels.index(lab)
-        if 0 < Y[:, k].sum() < len(Y):
-            prec, rec, _ = precision_recall_curve(Y[:, k], P[:, k])
-            ax.plot(rec, prec, label=lab)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_title("Precision-recall per label")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    written.append(out_dir / "precision_recall.png")
-    fig.savefig(written[-1], dpi=90)
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    edges = np.linspace(0, 1, 11)
-    for lab in show:
-        k = labels.index(lab)
-        which = np.clip(np.digitize(P[:, k], edges[1:-1]), 0, 9)
-        xs, ys = [], []
-        for b in range(10):
-            mask = which == b
-            if mask.sum() >= 5:
-                xs.append(P[mask, k].mean())
-                ys.append(Y[mask, k].mean())
-        ax.plot(xs, ys, marker="o", label=lab)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("predicted probability")
-    ax.set_ylabel("observed rate")
-    ax.set_title("Calibration")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    written.append(out_dir / "calibration.png")
-    fig.savefig(written[-1], dpi=90)
-    plt.close(fig)
-
-    true_u = truth["urgency"].to_numpy(dtype=float)
-    has_u = ~np.isnan(true_u)
-    if has_u.sum() >= 3:
-        fig, ax = plt.subplots(figsize=(5, 4))
-        ax.scatter(true_u[has_u], preds.urgency[has_u], s=6, alpha=0.4)
-        ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-        ax.set_xlabel("true urgency")
-        ax.set_ylabel("predicted urgency")
-        ax.set_title("Urgency")
-        fig.tight_layout()
-        written.append(out_dir / "urgency.png")
-        fig.savefig(written[-1], dpi=90)
-        plt.close(fig)
-    return written

@@ -1,7 +1,7 @@
 """Training as a run: read the history, split, fit, evaluate on held-out posts, write the bundle.
 
 Shared by ``triage-ml train`` and the DVC ``train`` stage. The modelling itself is the pure
-:func:`triage_ml.train.fit`; this module is where files are read and written.
+:func:`triage_ml.model.train.fit`; this module is where files are read and written.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from triage_ml.contract.params import Params
 from triage_ml.contract.validation import load_history
 from triage_ml.decide.playbook import Playbook, load_playbook
 from triage_ml.decide.scoring import Predictions, score_posts
-from triage_ml.evaluation.metrics import evaluate, summary_rows, write_plots
+from triage_ml.evaluation.metrics import evaluate, summary_rows
+from triage_ml.evaluation.plots import write_plots
 from triage_ml.model.train import fit, split_history
 from triage_ml.model.triager import Triager
 from triage_ml.store.bundle import Bundle, save_bundle
