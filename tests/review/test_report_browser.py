@@ -51,7 +51,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def report_path(tmp_path_factory, bundle, canonical_history) -> Path:
     from triage_ml.review.report import write_review
-    from triage_ml.review.tables import run_review
+    from triage_ml.review.run import run_review
 
     history = canonical_history.tail(300).copy()
     history["text"] = history["text"] + PII
