@@ -30,7 +30,6 @@ NOT_IMPORTED = {
     "uvloop": "uvicorn's event loop, used by uvicorn when installed",
     "dvc": "the pipeline's command-line tool (dvc repro, dvc metrics diff)",
     "ipykernel": "the kernel the review notebook runs on",
-    "jinja2": "the review report's HTML template (review/report.py is moving to Jinja2)",
     "torch": "pinned here (a plain torch is a CUDA build of GBs); sentence-transformers imports it",
     "onnxruntime": "the encoder extra: scoring a fine-tuned encoder exported to ONNX",
     "tokenizers": "the encoder extra: the fine-tuned encoder's tokenizer without torch",
