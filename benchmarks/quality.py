@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from triage_ml import _extras
 from triage_ml.contract import ConfigError, Params, load_params
 
 SUITES = ("real",)
@@ -53,10 +54,19 @@ SPACY = "spacy-textcat"
 SPACY_ENSEMBLE = "spacy-ensemble"
 FASTTEXT = "fasttext"
 PEERS = (SPACY, FASTTEXT)
+OURS_ENCODER = "ours-encoder"
+ENCODER_ONLY = "encoder-only"
+ENCODER_INT8 = "ours-encoder-int8"
+#: the encoder ablation: the stack, the fine-tuned encoder alone, the stack with int8 weights
+#: (the last two reuse the stack's fitted model of the same fold: list them after it)
+ENCODER_SYSTEMS = (OURS_ENCODER, ENCODER_ONLY, ENCODER_INT8)
 DEFAULT_SYSTEMS = (OURS, BASELINE, *PEERS)
-ALL_SYSTEMS = (*DEFAULT_SYSTEMS, SPACY_ENSEMBLE)
+ALL_SYSTEMS = (*DEFAULT_SYSTEMS, SPACY_ENSEMBLE, *ENCODER_SYSTEMS)
 SYSTEM_TITLES = {
-    OURS: "ours",
+    OURS: "ours (linear)",
+    OURS_ENCODER: "ours (encoder stack)",
+    ENCODER_ONLY: "encoder alone",
+    ENCODER_INT8: "encoder stack, int8",
     BASELINE: "baseline",
     SPACY: "spaCy textcat",
     SPACY_ENSEMBLE: "spaCy ensemble",
@@ -395,7 +405,45 @@ class OursSystem:
 
     def urgency(self, test: pd.DataFrame) -> np.ndarray | None:
         """The urgency model's score (trained when the frame carries ``urgency``)."""
-        return self.triager_.predict_urgency(self.triager_.transform(test))
+        X = self.triager_.transform(test)
+        _, encoder_urgency = self.triager_.logits(test, X)
+        return self.triager_.predict_urgency(X, encoder_urgency)
+
+
+def encoder_params(params: Params) -> Params:
+    """The task's params with ``train.model: encoder`` (the encoder family)."""
+    raw = params.model_dump(mode="python", exclude_unset=True)
+    raw.setdefault("train", {})["model"] = "encoder"
+    return Params.model_validate(raw)
+
+
+class ReusedEncoderSystem(OursSystem):
+    """A variant scored from the encoder stack fitted on the same fold (no second fine-tuning):
+    ``encoder-only`` = the fine-tuned encoder's own probabilities (sigmoid at 0.5, or argmax),
+    ``ours-encoder-int8`` = the stack with the encoder's weights quantized to int8 afterwards."""
+
+    def __init__(self, name: str, source: OursSystem):
+        self.name = name
+        self.source = source
+
+    def fit(self, train: pd.DataFrame, y: np.ndarray, data: TaskData, seed: int) -> None:
+        tri = self.source.triager_
+        self.binary_, self.levels_ = self.source.binary_, self.source.levels_
+        self.triager_ = tri.quantized() if self.name == ENCODER_INT8 else tri
+
+    def predict(self, test: pd.DataFrame) -> FoldPrediction:
+        if self.name == ENCODER_INT8:
+            return super().predict(test)
+        proba, _ = self.triager_.encoder_alone(test)
+        if self.binary_:
+            p = proba[:, 0]
+            return FoldPrediction((p >= 0.5).astype(int), np.column_stack([1 - p, p]))
+        return FoldPrediction(proba.argmax(axis=1), proba)
+
+    def urgency(self, test: pd.DataFrame) -> np.ndarray | None:
+        if self.name == ENCODER_INT8:
+            return super().urgency(test)
+        return self.triager_.encoder_alone(test)[1]
 
 
 def baseline_pipeline(seed: int = 0):
@@ -539,6 +587,18 @@ def build_systems(names: Sequence[str], params: Params) -> tuple[list[System], d
     for name in names:
         if name == OURS:
             systems.append(OursSystem(params))
+        elif name in ENCODER_SYSTEMS and not _extras.installed("torch"):
+            skipped[name] = "needs the finetune extra: pip install -e '.[finetune]'"
+        elif name == OURS_ENCODER:
+            systems.append(OursSystem(encoder_params(params)))
+            systems[-1].name = OURS_ENCODER
+        elif name in (ENCODER_ONLY, ENCODER_INT8):
+            stacks = [s for s in systems if s.name == OURS_ENCODER]
+            if not stacks:
+                raise ConfigError(
+                    f"{name} reuses {OURS_ENCODER}'s model: list {OURS_ENCODER} first"
+                )
+            systems.append(ReusedEncoderSystem(name, stacks[-1]))
         elif name == BASELINE:
             systems.append(BaselineSystem())
         elif name == SPACY:

@@ -106,8 +106,11 @@ def test_reasons_are_the_models_own_contributions(bundle, canonical_history) -> 
                 max(x["weight"] for x in reasons if x["label"] == r["label"]),
                 atol=1e-3,
             )
-            # the contributions with the intercept add up to the logit that decided
-            assert np.isclose(contrib.sum() + tri.intercept_[k], logits[i, k])
+            # contributions are measured from the average training post: adding back the
+            # average's share of the post's own features gives the logit that decided
+            active = X[i].indices
+            baseline = (tri.coef_[k] * tri.feature_mean_)[active].sum()
+            assert np.isclose(contrib.sum() + baseline + tri.intercept_[k], logits[i, k])
 
 
 def test_flat_form_columns(bundle) -> None:
@@ -130,3 +133,31 @@ def test_flat_form_columns(bundle) -> None:
     ]
     assert list(flat.columns) == expected
     assert len(flat) == len(BASE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order never arrived and nobody answers, still waiting for a refund!!!",
+        "app keeps crashing when I pay. third time I'm cancelling",
+    ],
+)
+def test_top_reason_of_a_strong_complaint_is_a_word_of_the_post(bundle, text) -> None:
+    """Reasons are measured from the average post, so post length (shared by every post) does
+    not head them: the top reason is something this post says."""
+    record = score_posts(bundle, _posts([text])).records()[0]
+    mine = [r for r in record["reasons"] if r["label"] == "complaint"]
+    assert mine, record
+    normalised = text.lower()
+    assert mine[0]["signal"].strip("~") in normalised, mine
+
+
+def test_metadata_reasons_read_as_words(bundle) -> None:
+    posts = _posts(["loving the new headphones, review coming to my channel"])
+    posts["author_followers"] = 48_000
+    posts["author_verified"] = True
+    record = score_posts(bundle, posts).records()[0]
+    signals = [r["signal"] for r in record["reasons"] if r["label"] == "influencer"]
+    assert "influencer" in record["predicted_labels"], record
+    assert "author followers: 48k" in signals, signals
+    assert not any(s in {"author_followers", "length_log"} for s in signals)

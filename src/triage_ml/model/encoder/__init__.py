@@ -1,0 +1,15 @@
+"""The fine-tuned sentence encoder: ``finetune`` trains it with torch and exports ONNX;
+``runtime`` scores it with onnxruntime alone (no torch at scoring time)."""
+
+from triage_ml._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "EncoderRuntime": ".runtime",
+        "quantize_int8": ".runtime",
+        "EncoderSettings": ".finetune",
+        "fine_tune": ".finetune",
+        "default_model_dir": ".finetune",
+    },
+)

