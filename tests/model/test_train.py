@@ -96,7 +96,19 @@ def test_softmax_temperature_recovers_a_known_temperature() -> None:
     assert fit_temperature(logits, y)[0, 0] == pytest.approx(2.5, rel=0.1)
 
 
-def test_exclusive_label_set_trains_a_multiclass_model(sample_history) -> None:
+@pytest.mark.parametrize(
+    "train",
+    [
+        {"calibration": {"cv": 3}},
+        # the fast options for large exclusive sets: LinearSVC, temperature on one holdout
+        {
+            "calibration": {"cv": 3, "holdout": 0.25},
+            "classifier": {"exclusive_solver": "linear_svc", "C": 1.0},
+            "features": {"metadata_weight": 0.1},
+        },
+    ],
+)
+def test_exclusive_label_set_trains_a_multiclass_model(sample_history, train) -> None:
     frame = sample_history.head(400).copy()
     frame["labels"] = np.where(
         frame["labels"].str.contains("complaint"),
@@ -106,7 +118,7 @@ def test_exclusive_label_set_trains_a_multiclass_model(sample_history) -> None:
     params = Params.model_validate(
         {
             "labels": {"names": ["complaint", "praise", "other"], "exclusive": True},
-            "train": {"calibration": {"cv": 3}, "features": {"char_weight": 0}},
+            "train": {**train, "features": {"char_weight": 0, **train.get("features", {})}},
         }
     )
     canon, _ = validate_posts(frame, label_set=params.labels.names, exclusive=True)
@@ -115,6 +127,11 @@ def test_exclusive_label_set_trains_a_multiclass_model(sample_history) -> None:
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     predicted, _ = tri.decide(proba)
     assert (predicted.sum(axis=1) == 1).all()
+    # a sensible temperature (fitted on validation rows only, never on zero logits)
+    assert 0.05 < tri.calibration_[0, 0] < 20
+    truth = canon["labels"].to_numpy()
+    accuracy = (np.array(tri.labels)[predicted.argmax(axis=1)] == truth).mean()
+    assert accuracy > 0.7
 
 
 def test_history_without_urgency_trains_no_urgency_model(sample_history) -> None:

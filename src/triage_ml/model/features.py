@@ -153,6 +153,7 @@ def build_features(features: FeaturesParams, normaliser: NormaliserParams) -> Co
         weights["embeddings"] = features.embeddings_weight
     if features.metadata:
         transformers.append(("meta", MetadataFeatures(), METADATA_COLUMNS))
+        weights["meta"] = features.metadata_weight
     return ColumnTransformer(
         transformers,
         transformer_weights=weights,

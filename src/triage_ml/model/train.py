@@ -26,7 +26,8 @@ from scipy import sparse
 from scipy.optimize import minimize_scalar
 from scipy.special import expit, log_softmax
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.svm import LinearSVC
 
 from triage_ml.contract.labels import label_matrix
 from triage_ml.contract.params import Params
@@ -77,7 +78,12 @@ def _linear_fit(X, y: np.ndarray, params: Params, multiclass: bool) -> LogisticR
 
 def _fit_multiclass(X, Y: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray]:
     """Softmax weights for an exclusive label set: ``(k, d)`` and ``(k,)``."""
-    clf = _linear_fit(X, Y.argmax(axis=1), params, multiclass=True)
+    classifier = params.train.classifier
+    if classifier.exclusive_solver == "linear_svc":
+        clf = LinearSVC(C=classifier.C, class_weight=classifier.class_weight)
+        clf.fit(X, Y.argmax(axis=1))
+    else:
+        clf = _linear_fit(X, Y.argmax(axis=1), params, multiclass=True)
     coef = np.zeros((Y.shape[1], X.shape[1]))
     intercept = np.full(Y.shape[1], -1e3)  # a label absent from a fold is never chosen
     coef[clf.classes_] = (
@@ -122,6 +128,11 @@ def _fit_all(
 def validation_folds(Y: np.ndarray, params: Params, exclusive: bool) -> list[tuple]:
     """``(fit rows, validation rows)`` pairs: stratified for one label or an exclusive set."""
     cv = params.train.calibration.cv
+    holdout = params.train.calibration.holdout
+    if exclusive and holdout and params.train.model == "linear":
+        target = Y.argmax(axis=1)
+        split = StratifiedShuffleSplit(1, test_size=holdout, random_state=0)
+        return list(split.split(np.zeros(len(target)), target))
     if exclusive or Y.shape[1] == 1:
         target = Y.argmax(axis=1) if exclusive else Y[:, 0]
         min_class = np.bincount(target).min()
@@ -217,7 +228,8 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
     logits = _assemble_out_of_fold(X, Y, folds, fitted[:-1])
     coef, intercept = fitted[-1]
     if exclusive:
-        calibration = fit_temperature(logits, Y.argmax(axis=1))
+        validated = np.concatenate([val_idx for _, val_idx in folds])  # all rows, or a holdout
+        calibration = fit_temperature(logits[validated], Y[validated].argmax(axis=1))
         thresholds = np.zeros(len(labels))
     else:
         calibration = fit_platt(logits, Y)
