@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body, Depends, FastAPI, Request, Security
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -143,13 +143,15 @@ def posts_frame(posts: Sequence[Post]) -> pd.DataFrame:
     return pd.DataFrame({name: [getattr(p, name) for p in posts] for name in POST_FIELDS})
 
 
-def score_payload(model: LoadedModel, frame: pd.DataFrame) -> bytes:
+def score_payload(model: LoadedModel, frame: pd.DataFrame, reasons: bool = True) -> bytes:
     """Validate like ``triage-ml predict`` does, score, and encode the response body."""
     try:
         canonical, _ = validate_posts(frame, label_set=model.bundle.labels, source="<request>")
     except DataError as err:
         raise errors.posts_problem(err) from None
-    preds = score_posts(model.bundle, canonical, model.playbook, validated=True)
+    preds = score_posts(
+        model.bundle, canonical, model.playbook, validated=True, with_reasons=reasons
+    )
     body = {"model_version": preds.model_version, "results": preds.records()}
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
@@ -204,6 +206,14 @@ async def score(
     request: Annotated[ScoreRequest, Body(openapi_examples=_SCORE_EXAMPLES)],
     model: ModelDep,
     settings: SettingsDep,
+    reasons: Annotated[
+        bool,
+        Query(
+            description="Explain each predicted label (``reasons``). With an encoder model the "
+            "reasons cost one extra encoder pass per word of the post: a client that only "
+            "sorts its inbox can turn them off (``reasons`` is then an empty list)."
+        ),
+    ] = True,
 ) -> Response:
     """Same records as ``triage-ml predict`` for the same posts and playbook. A post without
     ``created_at`` gets its deadline from the time of scoring."""
@@ -216,10 +226,10 @@ async def score(
             "batch_too_large",
         )
     frame = posts_frame(request.posts)
-    if n <= INLINE_POSTS:
-        payload = score_payload(model, frame)
-    else:
-        payload = await run_in_threadpool(score_payload, model, frame)
+    if n <= INLINE_POSTS and model.bundle.triager.family == "linear":
+        payload = score_payload(model, frame, reasons)
+    else:  # an encoder spends milliseconds per post: never on the event loop
+        payload = await run_in_threadpool(score_payload, model, frame, reasons)
     from serve.metrics import get_metrics
 
     get_metrics().posts.inc(n)

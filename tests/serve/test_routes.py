@@ -184,6 +184,18 @@ def _playbook_path() -> Path:
     return default_playbook_path()
 
 
+def test_reasons_can_be_turned_off_without_changing_the_scores(client: TestClient) -> None:
+    posts = [post("third time I'm asking, where is my refund??", id="r-1")]
+    full = client.post("/v1/score", json={"posts": posts}, headers=AUTH).json()["results"][0]
+    bare = client.post(
+        "/v1/score", params={"reasons": "false"}, json={"posts": posts}, headers=AUTH
+    ).json()["results"][0]
+    assert full["reasons"] and bare["reasons"] == []
+    assert bare["labels"] == full["labels"] and bare["priority"] == full["priority"]
+    bad = client.post("/v1/score", params={"reasons": "maybe"}, json={"posts": posts}, headers=AUTH)
+    assert bad.status_code == 422 and "reasons" in bad.text
+
+
 def test_text_of_exactly_10000_characters_is_accepted(client: TestClient) -> None:
     r = client.post("/v1/score", json={"posts": [post("a" * 10_000)]}, headers=AUTH)
     assert r.status_code == 200, r.text

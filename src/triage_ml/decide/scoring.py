@@ -156,11 +156,14 @@ def score_in_batches(
     playbook: Playbook | None = None,
     batch_size: int = 2000,
     on_batch: Callable[[int], None] | None = None,
+    with_reasons: bool = True,
 ) -> Iterator[Predictions]:
     """Score a large validated frame batch by batch (bounded memory, progress per batch)."""
     now = pd.Timestamp.now(tz="UTC")
     for start in range(0, len(posts), batch_size):
         chunk = posts.iloc[start : start + batch_size].reset_index(drop=True)
-        yield score_posts(bundle, chunk, playbook, now=now, validated=True)
+        yield score_posts(
+            bundle, chunk, playbook, now=now, validated=True, with_reasons=with_reasons
+        )
         if on_batch:
             on_batch(len(chunk))
