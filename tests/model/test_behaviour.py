@@ -161,3 +161,25 @@ def test_metadata_reasons_read_as_words(bundle) -> None:
     assert "influencer" in record["predicted_labels"], record
     assert "author followers: 48k" in signals, signals
     assert not any(s in {"author_followers", "length_log"} for s in signals)
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Wo ist meine Bestellung? Seit drei Wochen warte ich auf eine Antwort", "written in 'de'"),
+        ("Mi pedido nunca llegó y nadie responde a mis mensajes", "written in 'es'"),
+        ("ᚠᛇᚻ᛫ᛒᛦᚦ᛫ᚠᚱᚩᚠᚢᚱ", "no readable words"),
+    ],
+)
+def test_posts_the_model_cannot_read_need_a_human_with_a_reason(bundle, text, why) -> None:
+    assert bundle.triager.language_ == "en"
+    record = score_posts(bundle, _posts([text])).records()[0]
+    assert record["needs_human"] is True
+    flagged = [r for r in record["reasons"] if r["label"] == "needs_human"]
+    assert len(flagged) == 1 and why in flagged[0]["signal"], record["reasons"]
+
+
+@pytest.mark.parametrize("text", [*BASE, "lol", "@LumoraHelp 👍👍"])
+def test_english_and_too_short_to_tell_posts_are_not_flagged_for_language(bundle, text) -> None:
+    record = score_posts(bundle, _posts([text])).records()[0]
+    assert not [r for r in record["reasons"] if r["label"] == "needs_human"], record["reasons"]

@@ -32,6 +32,7 @@ from sklearn.svm import LinearSVC
 from triage_ml.contract.labels import label_matrix
 from triage_ml.contract.params import Params
 from triage_ml.model.features import build_features
+from triage_ml.model.language import history_language
 from triage_ml.model.triager import Triager
 
 Progress = Callable[[str], None]
@@ -263,6 +264,7 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
         urgency_coef=urgency_coef,
         urgency_intercept=urgency_intercept,
         feature_mean=feature_mean,
+        language=history_language(frame["text"].astype(str).tolist()),
         **encoder_parts,
     )
 

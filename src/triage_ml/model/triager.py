@@ -114,6 +114,7 @@ class Triager:
         stack: np.ndarray | None = None,
         encoder_channels: list[str] | None = None,
         urgency_blend: float | None = None,
+        language: str | None = None,
     ):
         self.labels = list(labels)
         self.exclusive = exclusive
@@ -132,10 +133,11 @@ class Triager:
         self.stack_ = None if stack is None else np.asarray(stack, dtype=np.float64)
         self.encoder_channels_ = list(encoder_channels or [])
         self.urgency_blend_ = urgency_blend
+        self.language_ = language  # the training history's language (None: not checked)
 
     def __setstate__(self, state: dict) -> None:
         # models pickled before the encoder family and centred reasons existed
-        for name in ("feature_mean_", "encoder", "stack_", "urgency_blend_"):
+        for name in ("feature_mean_", "encoder", "stack_", "urgency_blend_", "language_"):
             state.setdefault(name, None)
         state.setdefault("encoder_channels_", [])
         self.__dict__.update(state)
@@ -337,5 +339,26 @@ class Triager:
             reasons = self.explain(X, predicted, posts=posts)
         else:
             reasons = self.occlusion_reasons(posts, proba, predicted)
+        self._flag_unreadable(posts, X, unsure, reasons)
         urgency = self.predict_urgency(X, encoder_urgency)
         return LabelScores(proba, predicted, unsure, urgency, reasons)
+
+    def _flag_unreadable(self, posts: pd.DataFrame, X, unsure: np.ndarray, reasons: list) -> None:
+        """``needs_human`` (with a reason) for posts the model cannot read: nothing left after
+        normalisation, or confidently written in another language than the training history."""
+        text_columns = np.char.startswith(self.feature_names_.astype(str), "text__")
+        empty = np.asarray((sparse.csr_matrix(X)[:, text_columns] != 0).sum(axis=1)).ravel() == 0
+        other: list[str | None] = [None] * len(posts)
+        if self.language_ is not None:
+            from triage_ml.model.language import foreign
+
+            other = foreign(posts["text"].astype(str).tolist(), self.language_)
+        for i in range(len(posts)):
+            why = None
+            if empty[i]:
+                why = "no readable words after normalisation"
+            elif other[i]:
+                why = f"written in '{other[i]}', the model was trained on '{self.language_}'"
+            if why:
+                unsure[i] = True
+                reasons[i].append({"label": "needs_human", "signal": why, "weight": 0.0})

@@ -1,0 +1,74 @@
+"""Which language a post is written in, to flag posts the model cannot read.
+
+A model trained on an English history guesses on a German post from character n-grams and
+metadata alone; its probabilities look confident and mean little. The language of the training
+history is recorded at training; at scoring, a post confidently written in another language
+(or with nothing left to read after normalisation) gets ``needs_human`` and a reason saying
+why. Detection is py3langid (langid.py's model, shipped in its wheel as arrays, no pickle).
+
+Short posts are where language identifiers guess ("lol" comes out as Sesotho), so only posts
+with at least ``MIN_WORDS`` words and a normalised probability of at least ``MIN_PROBABILITY``
+are ever flagged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+MIN_WORDS = 4
+MIN_PROBABILITY = 0.95
+_WORD = re.compile(r"[^\W\d_]{2,}")
+_NOISE = re.compile(r"@\w+|#\w+|https?://\S+|www\.\S+")
+
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def detect(texts: Sequence[str]) -> tuple[list[str | None], np.ndarray]:
+    """Language code and probability per text; ``None`` where the text is too short to tell
+    (handles, hashtags and links do not count as words)."""
+    langs: list[str | None] = []
+    probs = np.zeros(len(texts))
+    for i, text in enumerate(texts):
+        clean = _NOISE.sub(" ", str(text))
+        if len(_WORD.findall(clean)) < MIN_WORDS:
+            langs.append(None)
+            continue
+        lang, prob = _identifier().classify(clean)
+        langs.append(lang)
+        probs[i] = prob
+    return langs, probs
+
+
+def history_language(texts: Sequence[str], sample: int = 2000, seed: int = 0) -> str | None:
+    """The language most of the history is confidently written in (a sample of it)."""
+    texts = list(texts)
+    if len(texts) > sample:
+        pick = np.random.default_rng(seed).choice(len(texts), size=sample, replace=False)
+        texts = [texts[i] for i in pick]
+    langs, probs = detect(texts)
+    confident = [lang for lang, p in zip(langs, probs, strict=True) if lang and p >= 0.9]
+    if not confident:
+        return None
+    lang, count = Counter(confident).most_common(1)[0]
+    return lang if count >= 0.5 * len(confident) else None
+
+
+def foreign(texts: Sequence[str], language: str | None) -> list[str | None]:
+    """Per text, the other language it is confidently written in, else ``None``."""
+    if language is None:
+        return [None] * len(texts)
+    langs, probs = detect(texts)
+    return [
+        lang if lang and lang != language and p >= MIN_PROBABILITY else None
+        for lang, p in zip(langs, probs, strict=True)
+    ]
