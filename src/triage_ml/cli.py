@@ -141,6 +141,15 @@ def train(
         str | None,
         typer.Option(envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server or store URI."),
     ] = None,
+    family: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model family, overriding train.model in params: 'linear' (no torch) or "
+            "'encoder' (fine-tuned sentence encoder stacked with the linear model; needs the "
+            "finetune extra).",
+        ),
+    ] = None,
 ) -> None:
     """Train from a labelled history and write one bundle (model, playbook, metadata).
 
@@ -163,6 +172,8 @@ def train(
     if no_plots and plots_dir:
         notices.append(no_plots)
     cfg = load_params(params if params is not None else _default_params())
+    if family is not None:
+        cfg = cfg.with_model(family)
     data = data if data is not None else Path(cfg.data.path)
     started = time.perf_counter()
     with console.status("training") as status:

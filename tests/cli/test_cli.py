@@ -106,6 +106,31 @@ def test_predict_with_another_playbook_changes_routes_only(trained, tmp_path) ->
     assert (b.loc[none, "route"] == "night-shift").all() and none.any()
 
 
+def test_predict_without_reasons_keeps_the_scores(trained, tmp_path) -> None:
+    work, data, model = trained
+    outs = []
+    for flag in ("--reasons", "--no-reasons"):
+        out = tmp_path / f"{flag}.csv"
+        res = runner.invoke(
+            app, ["predict", "--model", str(model), "--data", str(data), "--out", str(out), flag]
+        )
+        assert res.exit_code == 0, res.output
+        outs.append(pd.read_csv(out, dtype={"id": str}))
+    full, bare = outs
+    pd.testing.assert_frame_equal(full.drop(columns="reasons"), bare.drop(columns="reasons"))
+    assert (bare["reasons"] == "[]").all() and (full["reasons"] != "[]").any()
+
+
+def test_unknown_model_family_is_one_clear_line(trained, tmp_path) -> None:
+    work, data, _ = trained
+    result = runner.invoke(
+        app, ["train", "--data", str(data), "--out", str(tmp_path / "m"), "--model", "bert"]
+    )
+    assert result.exit_code == 2
+    assert "unknown model family 'bert'; choose 'linear' or 'encoder'" in result.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_evaluate_command(trained, tmp_path) -> None:
     _, data, model = trained
     result = runner.invoke(

@@ -185,6 +185,14 @@ class Params(_Strict):
     train: TrainParams = TrainParams()
     evaluate: EvaluateParams = EvaluateParams()
 
+    def with_model(self, family: str) -> Params:
+        """The same parameters with another model family (``linear`` or ``encoder``)."""
+        if family not in ("linear", "encoder"):
+            raise ConfigError(f"unknown model family {family!r}; choose 'linear' or 'encoder'")
+        raw = self.model_dump(mode="python", exclude_unset=True)
+        raw.setdefault("train", {})["model"] = family
+        return Params.model_validate(raw)
+
 
 def load_params(path: str | Path | None = None) -> Params:
     """Read and validate ``params.yaml``; ``None`` gives the defaults."""
