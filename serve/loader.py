@@ -91,7 +91,7 @@ class LocalSource:
 
 
 class RegistrySource:
-    """A registered MLflow model (``models:/triage@champion``), via triage_ml.tracking.
+    """A registered MLflow model (``models:/triage@champion``), via triage_ml.store.registry.
 
     mlflow is imported only here, so serving a local bundle never imports it.
     """

@@ -513,7 +513,7 @@ def test_bundle_symlinked_outside_the_root_is_refused(tmp_path: Path, bundle_dir
 def test_registry_alias_is_loaded_and_followed(
     monkeypatch: pytest.MonkeyPatch, bundle: Bundle, triager
 ) -> None:
-    """models:/NAME@ALIAS goes through triage_ml.store.tracking (faked here: no MLflow needed)."""
+    """models:/NAME@ALIAS goes through triage_ml.store.registry (faked here: no MLflow needed)."""
     versions = {"now": "3"}
     calls: list[tuple[str, str | None]] = []
 
@@ -527,10 +527,10 @@ def test_registry_alias_is_loaded_and_followed(
             model, bundle.playbook, bundle.metadata, version_label=f"triage@{versions['now']}"
         )
 
-    fake = types.ModuleType("triage_ml.store.tracking")
+    fake = types.ModuleType("triage_ml.store.registry")
     fake.registered_version = registered_version
     fake.load_registered = load_registered
-    monkeypatch.setitem(sys.modules, "triage_ml.store.tracking", fake)
+    monkeypatch.setitem(sys.modules, "triage_ml.store.registry", fake)
     settings = make_settings(Path("unused"), model="models:/triage@champion", reload_interval=0.2)
     with open_client(settings) as c:
         info = c.get("/v1/model", headers=AUTH).json()

@@ -23,7 +23,7 @@ import joblib
 import pandas as pd
 import pytest
 
-from triage_ml.store import tracking
+from triage_ml.store import registry, tracking
 from triage_ml.store.bundle import MODEL_FILE, BundleError, load_bundle, save_bundle, sha256_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,7 +149,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def test_importing_tracking_and_cli_does_not_import_mlflow():
     code = (
-        "import sys, triage_ml.store.tracking, triage_ml.cli, triage_ml.decide.scoring; "
+        "import sys, triage_ml.store.tracking, triage_ml.store.registry, triage_ml.cli, "
+        "triage_ml.decide.scoring; "
         "assert 'mlflow' not in sys.modules, 'mlflow imported at import time'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -200,7 +201,7 @@ def test_default_store_is_sqlite_in_the_project_folder(tmp_path, monkeypatch):
 @pytest.mark.parametrize("uri", ["runs:/abc/model", "models:/triage", "triage@champion", ""])
 def test_load_registered_rejects_uris_it_cannot_verify(uri, store):
     with pytest.raises(BundleError, match="models:/NAME@ALIAS"):
-        tracking.load_registered(uri, store)
+        registry.load_registered(uri, store)
 
 
 # ---------------------------------------------------------------------- SQLite round trip
@@ -251,8 +252,8 @@ def test_register_promote_load_and_roll_back(logged, trained, store, holdout):
 
     bundle_dir, plots, _ = trained
     assert logged.version == "1"
-    assert tracking.promote("1", tracking_uri=store) is None
-    champion = tracking.load_registered("models:/triage@champion", store)
+    assert registry.promote("1", tracking_uri=store) is None
+    champion = registry.load_registered("models:/triage@champion", store)
     assert champion.model_version.startswith("triage@1 (sha256:")
     assert champion.path is None  # the download was temporary
 
@@ -266,25 +267,25 @@ def test_register_promote_load_and_roll_back(logged, trained, store, holdout):
 
     second = tracking.log_bundle(bundle_dir, plots_dir=plots, tracking_uri=store, register=True)
     assert second.version == "2"
-    assert tracking.promote(2, tracking_uri=store) == "1"
-    assert tracking.registered_version("models:/triage@champion", store) == "2"
-    assert tracking.load_registered("models:/triage@champion", store).model_version.startswith(
+    assert registry.promote(2, tracking_uri=store) == "1"
+    assert registry.registered_version("models:/triage@champion", store) == "2"
+    assert registry.load_registered("models:/triage@champion", store).model_version.startswith(
         "triage@2 "
     )
-    assert tracking.promote("1", tracking_uri=store) == "2"  # rollback
-    listed = {v.version: v for v in tracking.list_versions(tracking_uri=store)}
+    assert registry.promote("1", tracking_uri=store) == "2"  # rollback
+    listed = {v.version: v for v in registry.list_versions(tracking_uri=store)}
     assert listed["1"].aliases == ["champion"] and listed["2"].aliases == []
     assert listed["1"].metrics["macro_f1"] > 0
     keep = Path(store.removeprefix("sqlite:///")).parent / "kept"
-    kept = tracking.load_registered("models:/triage/2", store, dst_path=keep)
+    kept = registry.load_registered("models:/triage/2", store, dst_path=keep)
     assert kept.path is not None and (kept.path / MODEL_FILE).is_file()
 
 
 def test_unknown_alias_and_version_are_clear_errors(logged, store):
     with pytest.raises(BundleError, match="triage-ml promote"):
-        tracking.load_registered("models:/triage@staging", store)
+        registry.load_registered("models:/triage@staging", store)
     with pytest.raises(BundleError, match="no version 99 .*registered versions: "):
-        tracking.promote("99", tracking_uri=store)
+        registry.promote("99", tracking_uri=store)
 
 
 def test_pyfunc_gives_the_bundle_predictions(logged, trained, holdout, mlflow_env):
@@ -337,7 +338,7 @@ def test_tampered_artifact_is_refused(trained, store, mlflow_env):
     load_bundle(stored, key="")  # self-consistent: the bundle check alone cannot tell
 
     with pytest.raises(BundleError, match="not the artifact that was logged"):
-        tracking.load_registered(f"models:/tamper/{run.version}", store)
+        registry.load_registered(f"models:/tamper/{run.version}", store)
     with pytest.raises(BundleError, match="not the artifact that was logged"):
         mlflow_env.pyfunc.load_model(f"models:/tamper/{run.version}")
 
@@ -443,7 +444,7 @@ def test_real_mlflow_server_run_version_and_alias(tmp_path, trained):
             pytest.fail(message) if IN_CI else pytest.skip(message)
         bundle_dir, plots, metrics = trained
         run = tracking.log_bundle(bundle_dir, plots_dir=plots, tracking_uri=uri, register=True)
-        assert tracking.promote(run.version, tracking_uri=uri) is None
+        assert registry.promote(run.version, tracking_uri=uri) is None
 
         client = MlflowClient(uri)
         got = client.get_run(run.run_id)
@@ -451,7 +452,7 @@ def test_real_mlflow_server_run_version_and_alias(tmp_path, trained):
         assert got.data.metrics["macro_f1"] == pytest.approx(metrics["macro_f1"])
         assert client.get_model_version("triage", run.version).run_id == run.run_id
         assert client.get_model_version_by_alias("triage", "champion").version == run.version
-        bundle = tracking.load_registered("models:/triage@champion", uri)
+        bundle = registry.load_registered("models:/triage@champion", uri)
         assert bundle.model_version.startswith(f"triage@{run.version} (sha256:")
         # artifacts went through the server (proxied), not to a path on this side
         assert any((tmp_path / "artifacts").rglob(MODEL_FILE))
@@ -466,7 +467,7 @@ def test_mlflow_models_serve_local_env(tmp_path, logged, store, holdout):
     """``mlflow models serve --env-manager local`` answers /invocations with the flat form."""
     if not MLFLOW.exists():
         pytest.fail("mlflow executable missing") if IN_CI else pytest.skip("no mlflow executable")
-    tracking.promote("1", tracking_uri=store)
+    registry.promote("1", tracking_uri=store)
     port = _free_port()
     # mlflow execs `uvicorn` by name: the venv must be on PATH (as when it is activated)
     path = f"{MLFLOW.parent}{os.pathsep}{os.environ.get('PATH', '')}"

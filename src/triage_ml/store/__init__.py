@@ -1,6 +1,7 @@
 """Where models live: the bundle on disk, MLflow tracking and registry, the MLflow pyfunc.
 
-Importing this package never imports MLflow: ``tracking`` and ``pyfunc`` load it when used.
+Importing this package never imports MLflow: ``tracking``, ``registry`` and ``pyfunc`` load it
+when used.
 """
 
 from triage_ml._lazy import lazy_exports
@@ -13,12 +14,12 @@ __getattr__, __dir__ = lazy_exports(
         "load_bundle": ".bundle",
         "save_bundle": ".bundle",
         "verify_bundle": ".bundle",
-        "list_versions": ".tracking",
-        "load_registered": ".tracking",
         "log_bundle": ".tracking",
-        "promote": ".tracking",
-        "register_run": ".tracking",
-        "registered_version": ".tracking",
         "resolve_tracking_uri": ".tracking",
+        "list_versions": ".registry",
+        "load_registered": ".registry",
+        "promote": ".registry",
+        "register_run": ".registry",
+        "registered_version": ".registry",
     },
 )

@@ -7,7 +7,8 @@ same table ``triage-ml predict --out x.csv`` writes, computed by the same
 :func:`triage_ml.predict.score_posts`.
 
 This module imports mlflow at import time (the class must subclass ``PythonModel``), so only
-:mod:`triage_ml.store.tracking` imports it, inside functions: scoring a local bundle never needs it.
+:mod:`triage_ml.store.tracking` and :mod:`triage_ml.store.registry` import it, inside
+functions: scoring a local bundle never needs it.
 The bundle travels inside the MLflow model as an artifact and is loaded with
 :func:`triage_ml.bundle.load_bundle`, so its checksums (and HMAC signature when
 ``TRIAGE_BUNDLE_KEY`` is set) are verified before anything is unpickled from it.

@@ -1,11 +1,11 @@
-"""Experiment tracking and the model registry, on real MLflow.
+"""Experiment tracking on real MLflow: where the store is, and one training run logged to it.
 
 Every training run can be logged as an MLflow run (flattened parameters, numeric metrics,
 plots, data fingerprint, git commit, and the bundle wrapped as a pyfunc model with a signature
-and a made-up input example), registered as a version of the model ``triage``, and promoted by
-moving the alias ``champion``. The HTTP service loads ``models:/triage@champion`` through
-:func:`load_registered`, which refuses an artifact whose sha256 differs from the one recorded
-on the run that logged it.
+and a made-up input example). The run also records the sha256 of each bundle file as immutable
+parameters: :mod:`triage_ml.store.registry` (register, promote, verified loading) checks a
+registered artifact against them. This module holds what both share: the store's URIs, the
+scoped mlflow client and the names of the model, artifact and checksum parameters.
 
 The embedded default store is ``sqlite:///<project>/mlflow.db`` with artifacts in
 ``<project>/mlartifacts`` (both git-ignored), where ``<project>`` is the nearest folder above
@@ -22,12 +22,10 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -41,19 +39,20 @@ from triage_ml.store.bundle import (
     PARAMS_FILE,
     PLAYBOOK_FILE,
     SIGNATURE_FILE,
-    Bundle,
     BundleError,
     load_bundle,
     sha256_file,
 )
 
 MODEL_NAME = "triage"
-CHAMPION = "champion"
 EXPERIMENT = "triage"
 MODEL_ARTIFACT = "model"
 SHA256_PARAM = "bundle.sha256."
 """Prefix of the run parameters holding the sha256 of each bundle file (params are immutable
 once logged, unlike tags, so the record cannot be edited to match a swapped artifact)."""
+VERIFIED_FILES = (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE)
+"""The bundle files a registered model must match before it is unpickled (also handed to the
+pyfunc model as its ``model_config``)."""
 _BUNDLE_FILES = (METADATA_FILE, MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE, SIGNATURE_FILE)
 _PIP_PACKAGES = (
     "triage-ml",
@@ -89,17 +88,6 @@ class TrackedRun:
     version: str | None = None
 
 
-@dataclass
-class VersionInfo:
-    """One registered version, as ``triage-ml versions`` shows it."""
-
-    version: str
-    run_id: str
-    aliases: list[str] = field(default_factory=list)
-    created: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
 # ---------------------------------------------------------------------------------------------
 # where the store is
 
@@ -124,7 +112,8 @@ def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
     return f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
-def _registry_uri(tracking_uri: str) -> str:
+def registry_uri(tracking_uri: str) -> str:
+    """``$MLFLOW_REGISTRY_URI`` when set (a separate registry), else the tracking store."""
     return os.environ.get("MLFLOW_REGISTRY_URI") or tracking_uri
 
 
@@ -139,7 +128,7 @@ def _artifact_location(tracking_uri: str) -> str | None:
 
 
 @contextmanager
-def _mlflow_at(tracking_uri: str) -> Iterator[Any]:
+def mlflow_at(tracking_uri: str) -> Iterator[Any]:
     """Point mlflow's fluent API at ``tracking_uri`` for a block, then restore what was set
     (``set_tracking_uri`` also writes the environment), and keep its progress bars quiet."""
     import mlflow
@@ -164,14 +153,16 @@ def _mlflow_at(tracking_uri: str) -> Iterator[Any]:
             os.environ.pop(bar, None)
 
 
-def _require_mlflow() -> None:
+def require_mlflow() -> None:
+    """One line naming the ``pipeline`` extra instead of a traceback when mlflow is absent."""
     require("mlflow", "pipeline", "MLflow tracking and the model registry")
 
 
-def _client(tracking_uri: str):
+def mlflow_client(tracking_uri: str):
+    """An ``MlflowClient`` for the store, with the registry it uses (see :func:`registry_uri`)."""
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=_registry_uri(tracking_uri))
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=registry_uri(tracking_uri))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,7 +274,7 @@ def log_bundle(
     training), so a bundle trained with ``--no-track`` can be logged later with the same
     result. The input example is made up: no real post text goes into MLflow.
     """
-    _require_mlflow()
+    require_mlflow()
     bundle_dir = Path(bundle_dir)
     bundle = load_bundle(bundle_dir)  # verified: we log what a service would load
     meta = bundle.metadata
@@ -317,7 +308,7 @@ def log_bundle(
         run_tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     run_tags.update(tags or {})
 
-    with _mlflow_at(uri) as mlflow:
+    with mlflow_at(uri) as mlflow:
         from triage_ml.store.pyfunc import (
             BUNDLE_ARTIFACT,
             TriagePyfunc,
@@ -325,7 +316,7 @@ def log_bundle(
             signature_for,
         )
 
-        client = _client(uri)
+        client = mlflow_client(uri)
         found = client.get_experiment_by_name(experiment)
         if found is None:
             experiment_id = client.create_experiment(
@@ -356,7 +347,7 @@ def log_bundle(
                     name=MODEL_ARTIFACT,
                     python_model=TriagePyfunc(),
                     artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-                    model_config={"sha256": {n: checksums[n] for n in _verified_files()}},
+                    model_config={"sha256": {n: checksums[n] for n in VERIFIED_FILES}},
                     signature=signature_for(bundle.labels),
                     input_example=example_posts(),
                     pip_requirements=pip_requirements(),
@@ -371,13 +362,12 @@ def log_bundle(
             model_uri=info.model_uri,
         )
     if register:
+        # imported here: registry.py builds on this module's store helpers
+        from triage_ml.store.registry import register_run
+
         tracked.model_name = model_name
         tracked.version = register_run(tracked.run_id, model_name, uri)
     return tracked
-
-
-def _verified_files() -> tuple[str, ...]:
-    return (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE)
 
 
 def _version(package: str) -> str:
@@ -385,250 +375,3 @@ def _version(package: str) -> str:
         return importlib_metadata.version(package)
     except importlib_metadata.PackageNotFoundError:
         return "unknown"
-
-
-# ---------------------------------------------------------------------------------------------
-# the registry
-
-
-def register_run(run_id: str, model_name: str = MODEL_NAME, tracking_uri: str | None = None) -> str:
-    """Register the model logged by a tracked run as a new version; returns the version."""
-    _require_mlflow()
-    from mlflow.exceptions import MlflowException
-
-    uri = resolve_tracking_uri(tracking_uri)
-    client = _client(uri)
-    try:
-        run = client.get_run(run_id)
-        if not _recorded_checksums(run):
-            raise TrackingError(
-                f"run {run_id} was not logged by triage-ml (it records no bundle checksums); "
-                "only runs of 'triage-ml train' can be registered"
-            )
-        found = client.search_logged_models(
-            experiment_ids=[run.info.experiment_id],
-            filter_string=f"source_run_id = '{run_id}' AND name = '{MODEL_ARTIFACT}'",
-        )
-        source = found[0].model_uri if found else f"runs:/{run_id}/{MODEL_ARTIFACT}"
-        with _mlflow_at(uri) as mlflow:
-            version = mlflow.register_model(source, model_name)
-    except MlflowException as err:
-        raise TrackingError(f"cannot register run {run_id} at {uri}: {err.message}") from None
-    return str(version.version)
-
-
-def promote(
-    version: str | int,
-    model_name: str = MODEL_NAME,
-    alias: str = CHAMPION,
-    tracking_uri: str | None = None,
-) -> str | None:
-    """Point ``alias`` at ``version``; returns the version it pointed at before (if any).
-    Rolling back is promoting the older version again."""
-    _require_mlflow()
-    from mlflow.exceptions import MlflowException
-
-    uri = resolve_tracking_uri(tracking_uri)
-    client = _client(uri)
-    version = str(version)
-    try:
-        client.get_model_version(model_name, version)
-    except MlflowException:
-        known = [v.version for v in list_versions(model_name, uri)]
-        raise TrackingError(
-            f"model '{model_name}' has no version {version} at {uri}; "
-            f"registered versions: {', '.join(known) if known else 'none'}"
-        ) from None
-    previous = _alias_version(client, model_name, alias)
-    try:
-        client.set_registered_model_alias(model_name, alias, version)
-    except MlflowException as err:
-        raise TrackingError(f"cannot set alias '{alias}' at {uri}: {err.message}") from None
-    return previous
-
-
-def _alias_version(client: Any, model_name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(model_name, alias).version)
-    except MlflowException:
-        return None
-
-
-def list_versions(
-    model_name: str = MODEL_NAME, tracking_uri: str | None = None
-) -> list[VersionInfo]:
-    """Registered versions, newest first, with their aliases and headline metrics."""
-    _require_mlflow()
-    from datetime import UTC, datetime
-
-    from mlflow.exceptions import MlflowException
-
-    uri = resolve_tracking_uri(tracking_uri)
-    client = _client(uri)
-    try:
-        versions = client.search_model_versions(f"name = '{model_name}'")
-        # search results carry no aliases; the registered model holds the alias -> version map
-        aliases = client.get_registered_model(model_name).aliases if versions else {}
-    except MlflowException as err:
-        raise TrackingError(
-            f"cannot list versions of '{model_name}' at {uri}: {err.message}"
-        ) from None
-    by_version: dict[str, list[str]] = {}
-    for alias, version in (aliases or {}).items():
-        by_version.setdefault(str(version), []).append(alias)
-    out = []
-    for mv in sorted(versions, key=lambda v: int(v.version), reverse=True):
-        try:
-            metrics = client.get_run(mv.run_id).data.metrics if mv.run_id else {}
-        except MlflowException:
-            metrics = {}
-        created = datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC)
-        out.append(
-            VersionInfo(
-                version=str(mv.version),
-                run_id=mv.run_id or "",
-                aliases=sorted(by_version.get(str(mv.version), [])),
-                created=created.strftime("%Y-%m-%d %H:%M:%SZ"),
-                metrics={k: metrics[k] for k in ("macro_f1", "micro_f1", "brier") if k in metrics},
-            )
-        )
-    return out
-
-
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
-
-
-def _parse_models_uri(model_uri: str) -> tuple[str, str | None, str | None]:
-    match = _MODELS_URI.match(model_uri.strip())
-    if not match:
-        raise TrackingError(
-            f"{model_uri!r} is not a registered model URI; use models:/NAME@ALIAS "
-            "(e.g. models:/triage@champion) or models:/NAME/VERSION (e.g. models:/triage/3)"
-        )
-    return match["name"], match["alias"], match["version"]
-
-
-def _resolve(client: Any, model_uri: str) -> Any:
-    from mlflow.exceptions import MlflowException
-
-    name, alias, version = _parse_models_uri(model_uri)
-    try:
-        if alias is not None:
-            return client.get_model_version_by_alias(name, alias)
-        return client.get_model_version(name, version)
-    except MlflowException as err:
-        hint = (
-            f" (set it with 'triage-ml promote VERSION --name {name} --alias {alias}')"
-            if alias
-            else ""
-        )
-        raise TrackingError(
-            f"{model_uri}: not found in the registry{hint}: {err.message}"
-        ) from None
-
-
-def registered_version(model_uri: str, tracking_uri: str | None = None) -> str:
-    """The version number a ``models:/`` URI points at now: a cheap call for a service that
-    watches the ``champion`` alias and reloads when it moves."""
-    _require_mlflow()
-    uri = resolve_tracking_uri(tracking_uri)
-    return str(_resolve(_client(uri), model_uri).version)
-
-
-def _recorded_checksums(run: Any) -> dict[str, str]:
-    return {
-        key[len(SHA256_PARAM) :]: value
-        for key, value in run.data.params.items()
-        if key.startswith(SHA256_PARAM)
-    }
-
-
-def load_registered(
-    model_uri: str,
-    tracking_uri: str | None = None,
-    *,
-    dst_path: str | Path | None = None,
-    key: str | None = None,
-) -> Bundle:
-    """Fetch a registered model's bundle, check it is the artifact that was logged, load it.
-
-    The sha256 of every bundle file is compared with the one recorded on the MLflow run that
-    logged it (not only with the bundle's own metadata.json, which travels with the file), so
-    an artifact replaced in the artifact store is refused with a ``BundleError`` before it is
-    unpickled. The returned bundle reports ``model_version`` as ``triage@7 (sha256:...)``.
-
-    ``dst_path`` keeps the downloaded files (default: a temporary folder removed after
-    loading); ``key`` is the bundle signing key (default: ``$TRIAGE_BUNDLE_KEY``).
-    """
-    _require_mlflow()
-    from mlflow.exceptions import MlflowException
-
-    _parse_models_uri(model_uri)  # a wrong URI fails before any store is opened
-    uri = resolve_tracking_uri(tracking_uri)
-    client = _client(uri)
-    mv = _resolve(client, model_uri)
-    where = f"{model_uri} (version {mv.version}, run {mv.run_id})"
-    try:
-        run = client.get_run(mv.run_id)
-    except MlflowException as err:
-        raise TrackingError(f"{where}: the run that logged it is gone: {err.message}") from None
-    expected = _recorded_checksums(run)
-    missing = [n for n in _verified_files() if n not in expected]
-    if missing:
-        raise BundleError(
-            f"{where}: the run records no sha256 for {', '.join(missing)}; it was not logged "
-            "by triage-ml, so its artifact cannot be verified and is refused"
-        )
-    target = Path(dst_path) if dst_path is not None else Path(tempfile.mkdtemp(prefix="triage-"))
-    try:
-        with _mlflow_at(uri) as mlflow:
-            try:
-                local = Path(
-                    mlflow.artifacts.download_artifacts(
-                        artifact_uri=f"models:/{mv.name}/{mv.version}",
-                        dst_path=str(target),
-                        tracking_uri=uri,
-                        registry_uri=_registry_uri(uri),
-                    )
-                )
-            except (MlflowException, OSError) as err:
-                raise TrackingError(f"{where}: cannot download the model: {err}") from None
-        bundle_dir = _bundle_in(local, where)
-        for name, digest in expected.items():
-            file = bundle_dir / name
-            if not file.is_file():
-                raise BundleError(f"{where}: {name} is missing from the downloaded artifact")
-            if sha256_file(file) != digest:
-                raise BundleError(
-                    f"{where}: {name} is not the artifact that was logged (its sha256 differs "
-                    "from the one recorded on the MLflow run); refusing to load it"
-                )
-        bundle = load_bundle(
-            bundle_dir, key=key, expected_sha256={n: expected[n] for n in _verified_files()}
-        )
-    finally:
-        if dst_path is None:
-            shutil.rmtree(target, ignore_errors=True)
-    bundle.version_label = f"{mv.name}@{mv.version}"
-    if dst_path is None:
-        bundle.path = None
-    return bundle
-
-
-def _bundle_in(model_dir: Path, where: str) -> Path:
-    """The bundle folder inside a downloaded pyfunc model, as its MLmodel file names it."""
-    from triage_ml.store.pyfunc import BUNDLE_ARTIFACT
-
-    try:
-        spec = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8"))
-        rel = spec["flavors"]["python_function"]["artifacts"][BUNDLE_ARTIFACT]["path"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        raise BundleError(
-            f"{where}: not a triage-ml model (its MLmodel names no '{BUNDLE_ARTIFACT}' artifact)"
-        ) from None
-    path = (model_dir / rel).resolve()
-    if not path.is_relative_to(model_dir.resolve()):
-        raise BundleError(f"{where}: its MLmodel points outside the model folder; refusing it")
-    return path
