@@ -4,16 +4,16 @@
     .venv/bin/python -m benchmarks.serving --model models/triage --runs 5
 
 What it measures, on loopback, for the default (torch-free) model trained with ``params.yaml``
-on the project's sample history (``triage_ml.sample.generate_sample``):
+on the project's sample history (``triage_ml.synthetic.generate_sample``):
 
 * single post: one post per request, sequential, one keep-alive connection: p50 and p99 of
   the client-side latency (request sent to response read);
 * batch: 100 posts per request, sequential: posts per second;
-* in process: :func:`triage_ml.predict.score_posts` (validation included, as the service and
+* in process: :func:`triage_ml.decide.score_posts` (validation included, as the service and
   ``triage-ml predict`` do) on the same posts and batches, in this process;
 * the ratio of the two throughputs, i.e. what HTTP, JSON and the service cost;
 * ``mlflow models serve --env-manager local`` on the same bundle logged as the project's
-  MLflow pyfunc model (``triage_ml.tracking.log_bundle``), same posts, same batches.
+  MLflow pyfunc model (``triage_ml.store.log_bundle``), same posts, same batches.
 
 Every figure is the median over ``--runs`` runs; the runs of each contender are interleaved so
 that load from other processes on the machine hits all of them alike. The load average at the
