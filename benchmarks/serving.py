@@ -205,8 +205,9 @@ class Client:
         return json.loads(body)
 
 
-def ours_client(port: int) -> Client:
-    return Client(port, "/v1/score", lambda p: {"posts": p}, {"X-API-Key": KEY})
+def ours_client(port: int, reasons: bool = True) -> Client:
+    path = "/v1/score" if reasons else "/v1/score?reasons=false"
+    return Client(port, path, lambda p: {"posts": p}, {"X-API-Key": KEY})
 
 
 def mlflow_client(port: int) -> Client:
@@ -239,7 +240,9 @@ def measure(
     }
 
 
-def concurrent_batches(port: int, posts: list[dict], clients: int, batches: int) -> float:
+def concurrent_batches(
+    port: int, posts: list[dict], clients: int, batches: int, reasons: bool = True
+) -> float:
     """Posts/s of ``clients`` concurrent connections sending 100-post batches."""
     import threading
 
@@ -247,7 +250,7 @@ def concurrent_batches(port: int, posts: list[dict], clients: int, batches: int)
     barrier = threading.Barrier(clients + 1)
 
     def work() -> None:
-        c = ours_client(port)
+        c = ours_client(port, reasons)
         c.send(chunks[0])
         barrier.wait()
         for chunk in chunks:
@@ -320,6 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--singles", type=int, default=1000, help="Single-post requests per run.")
     ap.add_argument("--batches", type=int, default=30, help="100-post requests per run.")
     ap.add_argument("--no-mlflow", action="store_true", help="Skip mlflow models serve.")
+    ap.add_argument(
+        "--no-reasons",
+        action="store_true",
+        help="Score without reasons (?reasons=false): what an encoder costs without occlusion.",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "serving-benchmark.json")
     args = ap.parse_args(argv)
 
@@ -345,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {load_before[0]:.2f} (1 min) on {os.cpu_count()} cores")
 
     def in_process(batch: list[dict]) -> object:
-        return score_posts(bundle, pd.DataFrame(batch))
+        return score_posts(bundle, pd.DataFrame(batch), with_reasons=not args.no_reasons)
 
     results: dict[str, list[dict]] = {"in_process": [], "http": [], "mlflow": []}
     extra: dict[str, list[float]] = {"http_2_workers_2_clients": []}
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         port, port2, ml_port = free_port(), free_port(), free_port()
         with ExitStack() as stack:
             stack.enter_context(ours(bundle_dir, port, 1, logdir))
-            client = ours_client(port)
+            client = ours_client(port, reasons=not args.no_reasons)
             ml_client = None
             if with_mlflow:
                 stack.enter_context(mlflow_server(bundle_dir, ml_port, logdir))
@@ -376,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         with ours(bundle_dir, port2, 2, logdir):
             for _ in range(args.runs):
                 extra["http_2_workers_2_clients"].append(
-                    concurrent_batches(port2, posts, 2, args.batches)
+                    concurrent_batches(port2, posts, 2, args.batches, not args.no_reasons)
                 )
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
