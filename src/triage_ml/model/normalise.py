@@ -35,7 +35,6 @@ _SCOPE_END = frozenset(".,!?;:")
 _URL_LIKE = re.compile(r"^(https?://|www\.)|\.(com|net|org|co|io|ly|uk)(/|$)", re.IGNORECASE)
 
 
-@lru_cache(maxsize=4)
 def _import_spacy():
     """``import spacy`` without letting thinc import torch.
 
@@ -61,6 +60,7 @@ def _import_spacy():
     return spacy
 
 
+@lru_cache(maxsize=4)
 def load_nlp(model: str = "blank:en", lemmatize: bool = False):
     """Load a spaCy pipeline once per process.
 
