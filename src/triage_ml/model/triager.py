@@ -346,8 +346,17 @@ class Triager:
     def _flag_unreadable(self, posts: pd.DataFrame, X, unsure: np.ndarray, reasons: list) -> None:
         """``needs_human`` (with a reason) for posts the model cannot read: nothing left after
         normalisation, or confidently written in another language than the training history."""
-        text_columns = np.char.startswith(self.feature_names_.astype(str), "text__")
-        empty = np.asarray((sparse.csr_matrix(X)[:, text_columns] != 0).sum(axis=1)).ravel() == 0
+        text_columns = self.__dict__.get("_text_columns")
+        if text_columns is None:  # computed once per loaded model (names are many)
+            names = self.feature_names_
+            text_columns = np.fromiter(
+                (str(n).startswith("text__") for n in names), bool, len(names)
+            )
+            self._text_columns = text_columns
+        X = sparse.csr_matrix(X)
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        readable = np.bincount(rows[text_columns[X.indices]], minlength=X.shape[0])
+        empty = readable == 0
         other: list[str | None] = [None] * len(posts)
         if self.language_ is not None:
             from triage_ml.model.language import foreign
