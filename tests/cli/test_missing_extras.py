@@ -9,6 +9,7 @@ is tested end to end in tests/e2e/test_install.py.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,19 @@ from triage_ml._extras import EXTRA_MODULES, MissingExtra, require
 from triage_ml.cli import app, handles_errors
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """`triage-ml serve` writes its options into os.environ (for its worker processes) and
+    caches the service settings: run in-process here, neither may leak into later tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+    settings = sys.modules.get("serve.settings")
+    if settings is not None:
+        settings.get_settings.cache_clear()
 
 
 def _hide(monkeypatch, *modules: str) -> None:

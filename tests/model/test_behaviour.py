@@ -172,7 +172,7 @@ def test_metadata_reasons_read_as_words(bundle) -> None:
     ],
 )
 def test_posts_the_model_cannot_read_need_a_human_with_a_reason(bundle, text, why) -> None:
-    assert bundle.triager.language_ == "en"
+    assert bundle.triager.language_ == ["en"]
     record = score_posts(bundle, _posts([text])).records()[0]
     assert record["needs_human"] is True
     flagged = [r for r in record["reasons"] if r["label"] == "needs_human"]

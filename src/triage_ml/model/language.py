@@ -49,26 +49,28 @@ def detect(texts: Sequence[str]) -> tuple[list[str | None], np.ndarray]:
     return langs, probs
 
 
-def history_language(texts: Sequence[str], sample: int = 2000, seed: int = 0) -> str | None:
-    """The language most of the history is confidently written in (a sample of it)."""
+def history_languages(
+    texts: Sequence[str], sample: int = 2000, seed: int = 0, share: float = 0.05
+) -> list[str]:
+    """The languages the history is confidently written in (each at least ``share`` of the
+    confident posts of a sample): a bilingual brand's model flags neither language."""
     texts = list(texts)
     if len(texts) > sample:
         pick = np.random.default_rng(seed).choice(len(texts), size=sample, replace=False)
         texts = [texts[i] for i in pick]
     langs, probs = detect(texts)
     confident = [lang for lang, p in zip(langs, probs, strict=True) if lang and p >= 0.9]
-    if not confident:
-        return None
-    lang, count = Counter(confident).most_common(1)[0]
-    return lang if count >= 0.5 * len(confident) else None
+    counts = Counter(confident)
+    return sorted(lang for lang, n in counts.items() if n >= share * len(confident))
 
 
-def foreign(texts: Sequence[str], language: str | None) -> list[str | None]:
-    """Per text, the other language it is confidently written in, else ``None``."""
-    if language is None:
+def foreign(texts: Sequence[str], languages: Sequence[str] | None) -> list[str | None]:
+    """Per text, the language it is confidently written in when that is none of the
+    history's ``languages``, else ``None``."""
+    if not languages:
         return [None] * len(texts)
     langs, probs = detect(texts)
     return [
-        lang if lang and lang != language and p >= MIN_PROBABILITY else None
+        lang if lang and lang not in languages and p >= MIN_PROBABILITY else None
         for lang, p in zip(langs, probs, strict=True)
     ]

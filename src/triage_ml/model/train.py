@@ -32,7 +32,7 @@ from sklearn.svm import LinearSVC
 from triage_ml.contract.labels import label_matrix
 from triage_ml.contract.params import Params
 from triage_ml.model.features import build_features
-from triage_ml.model.language import history_language
+from triage_ml.model.language import history_languages
 from triage_ml.model.triager import Triager
 
 Progress = Callable[[str], None]
@@ -247,7 +247,9 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
 
     encoder_parts: dict = {}
     if params.train.model == "encoder":
-        encoder_parts = _fit_encoder_stack(frame, X, Y, logits, params, exclusive, progress)
+        encoder_parts = _fit_encoder_stack(
+            frame, X, Y, logits, params, exclusive, progress, calibration, thresholds
+        )
         calibration, thresholds = encoder_parts.pop("calibration"), encoder_parts.pop("thresholds")
         if urgency_coef is None:
             encoder_parts["urgency_blend"] = None
@@ -264,7 +266,7 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
         urgency_coef=urgency_coef,
         urgency_intercept=urgency_intercept,
         feature_mean=feature_mean,
-        language=history_language(frame["text"].astype(str).tolist()),
+        language=history_languages(frame["text"].astype(str).tolist()),
         **encoder_parts,
     )
 
@@ -294,6 +296,8 @@ def _fit_encoder_stack(
     params: Params,
     exclusive: bool,
     progress: Progress,
+    linear_calibration: np.ndarray,
+    linear_thresholds: np.ndarray,
 ) -> dict:
     """Fine-tune the encoder on most training posts; fit the stack, its thresholds and the
     urgency blend on the held-out rest (scores neither model trained on)."""
@@ -350,6 +354,14 @@ def _fit_encoder_stack(
         thresholds = best_f1_thresholds(
             proba, Y[held], params.train.calibration.threshold_objective
         )
+        # a label too rare among the held-out posts to fit a stack on: the linear model
+        # alone, with its own Platt scaling and threshold from all out-of-fold scores
+        positives = Y[held].sum(axis=0)
+        thin = (positives < 5) | (len(held) - positives < 5)
+        stack[thin] = np.column_stack(
+            [linear_calibration[thin, 0], np.zeros(thin.sum()), linear_calibration[thin, 1]]
+        )
+        thresholds[thin] = linear_thresholds[thin]
 
     blend = None
     known = ~np.isnan(urgency)

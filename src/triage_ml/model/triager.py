@@ -40,9 +40,10 @@ _CUE_WORDS = {
 
 
 def _count(n: float) -> str:
+    """48000 -> "48k", 1250000 -> "1.25M" (the unit chosen after rounding: 999,999 -> "1M")."""
     for size, suffix in ((1e6, "M"), (1e3, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{suffix}"
+        if float(f"{n:.3g}") >= size:
+            return f"{float(f'{n / size:.3g}'):g}{suffix}"
     return f"{n:.0f}"
 
 
@@ -54,7 +55,10 @@ def readable_signal(signal: str, above_average: bool, followers: float | None = 
         return "long post" if above_average else "short post"
     if signal.startswith("channel="):
         return f"channel: {signal.partition('=')[2]}"
-    return _CUE_WORDS.get(signal, signal)
+    words = _CUE_WORDS.get(signal, signal)
+    if signal in ("exclamations", "questions", "shouted_words", "emoji") and not above_average:
+        return f"few {words}"  # counts: the post has fewer than the average post
+    return words
 
 
 def signal_name(feature: str) -> str:
@@ -114,7 +118,7 @@ class Triager:
         stack: np.ndarray | None = None,
         encoder_channels: list[str] | None = None,
         urgency_blend: float | None = None,
-        language: str | None = None,
+        language: list[str] | None = None,
     ):
         self.labels = list(labels)
         self.exclusive = exclusive
@@ -133,7 +137,8 @@ class Triager:
         self.stack_ = None if stack is None else np.asarray(stack, dtype=np.float64)
         self.encoder_channels_ = list(encoder_channels or [])
         self.urgency_blend_ = urgency_blend
-        self.language_ = language  # the training history's language (None: not checked)
+        # the training history's languages (empty or None: not checked)
+        self.language_ = list(language) if language else None
 
     def __setstate__(self, state: dict) -> None:
         # models pickled before the encoder family and centred reasons existed
@@ -229,8 +234,8 @@ class Triager:
             return None
         raw = np.asarray(X @ self.urgency_coef_).ravel() + self.urgency_intercept_
         if encoder_urgency is not None and self.urgency_blend_ is not None:
-            w = self.urgency_blend_
-            raw = (1.0 - w) * raw + w * encoder_urgency
+            w = self.urgency_blend_  # fitted on the clipped ridge score: blend the same
+            raw = (1.0 - w) * np.clip(raw, 0.0, 1.0) + w * encoder_urgency
         return np.clip(raw, 0.0, 1.0)
 
     def contributions(self, X, label: int) -> sparse.csr_matrix:
@@ -339,11 +344,13 @@ class Triager:
             reasons = self.explain(X, predicted, posts=posts)
         else:
             reasons = self.occlusion_reasons(posts, proba, predicted)
-        self._flag_unreadable(posts, X, unsure, reasons)
+        self._flag_unreadable(posts, X, unsure, reasons, with_reasons)
         urgency = self.predict_urgency(X, encoder_urgency)
         return LabelScores(proba, predicted, unsure, urgency, reasons)
 
-    def _flag_unreadable(self, posts: pd.DataFrame, X, unsure: np.ndarray, reasons: list) -> None:
+    def _flag_unreadable(
+        self, posts: pd.DataFrame, X, unsure: np.ndarray, reasons: list, with_reasons: bool
+    ) -> None:
         """``needs_human`` (with a reason) for posts the model cannot read: nothing left after
         normalisation, or confidently written in another language than the training history."""
         text_columns = self.__dict__.get("_text_columns")
@@ -358,16 +365,18 @@ class Triager:
         readable = np.bincount(rows[text_columns[X.indices]], minlength=X.shape[0])
         empty = readable == 0
         other: list[str | None] = [None] * len(posts)
-        if self.language_ is not None:
+        if self.language_:
             from triage_ml.model.language import foreign
 
             other = foreign(posts["text"].astype(str).tolist(), self.language_)
+        trained_on = "/".join(self.language_ or [])
         for i in range(len(posts)):
             why = None
             if empty[i]:
                 why = "no readable words after normalisation"
             elif other[i]:
-                why = f"written in '{other[i]}', the model was trained on '{self.language_}'"
+                why = f"written in '{other[i]}', the model was trained on '{trained_on}'"
             if why:
                 unsure[i] = True
-                reasons[i].append({"label": "needs_human", "signal": why, "weight": 0.0})
+                if with_reasons:
+                    reasons[i].append({"label": "needs_human", "signal": why, "weight": 0.0})

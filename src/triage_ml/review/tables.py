@@ -144,8 +144,10 @@ def evidence(
 ) -> tuple[list[str], list[str]]:
     """The terms for and against one label, per row: the fitted model's own contributions.
 
-    For a predicted label, the terms *for* it are exactly the API's ``reasons`` for it (pass
-    the scored ``posts`` so author metadata reads as in the API, e.g. "author followers: 48k").
+    For a predicted label of a linear model, the terms *for* it are exactly the API's
+    ``reasons`` for it (pass the scored ``posts`` so author metadata reads as in the API, e.g.
+    "author followers: 48k"). For an encoder model these are the terms of its linear half: the
+    API explains that family by word occlusion.
     """
     X = sparse.csr_matrix(X)
     contrib = triager.contributions(X[rows], label)
@@ -273,9 +275,16 @@ def urgency_underestimates(
     )
     triager = data.triager
     if triager.urgency_coef_ is not None:
-        contrib = sparse.csr_matrix(data.X[rows]).multiply(triager.urgency_coef_).tocsr()
-        raised = [_top_terms(contrib[i], triager.signals_, True, 3) for i in range(len(rows))]
-        lowered = [_top_terms(contrib[i], triager.signals_, False, 3) for i in range(len(rows))]
+        X = sparse.csr_matrix(data.X)
+        contrib = X[rows].multiply(triager.urgency_coef_).tocsr()
+        raised, lowered = [], []
+        for i, row in enumerate(rows):
+
+            def describe(col: int, row=row) -> str:
+                return triager.signal_text(col, X[row, col])
+
+            raised.append(_top_terms(contrib[i], describe, True, 3))
+            lowered.append(_top_terms(contrib[i], describe, False, 3))
     else:
         raised = ["(no urgency model: urgency derived from label probabilities)"] * len(rows)
         lowered = [""] * len(rows)

@@ -232,6 +232,8 @@ def load_bundle(
         raise BundleError(f"{path}: {MODEL_FILE} does not hold a Triager")
     if ENCODER_FILE in metadata["files"]:
         triager.encoder = _load_encoder(path, metadata["files"])
+    elif getattr(triager, "stack_", None) is not None:
+        raise BundleError(f"{path}: an encoder model without its {ENCODER_FILE}; retrain it")
     playbook = parse_playbook(
         yaml.safe_load((path / PLAYBOOK_FILE).read_text(encoding="utf-8")),
         str(path / PLAYBOOK_FILE),
@@ -245,6 +247,7 @@ def _load_encoder(path: Path, checksums: dict[str, str]):
     from triage_ml._extras import require
 
     require("onnxruntime", "encoder", "scoring an encoder model")
+    require("tokenizers", "encoder", "scoring an encoder model")
     from triage_ml.model.encoder.runtime import EncoderRuntime
 
     data = {}
@@ -253,8 +256,10 @@ def _load_encoder(path: Path, checksums: dict[str, str]):
         if not hmac.compare_digest(hashlib.sha256(raw).hexdigest(), checksums[name]):
             raise BundleError(f"{path}: checksum of {name} does not match metadata.json")
         data[name] = raw
+    config = json.loads(data[ENCODER_CONFIG_FILE])
     return EncoderRuntime(
         data[ENCODER_FILE],
         data[ENCODER_TOKENIZER_FILE].decode("utf-8"),
-        json.loads(data[ENCODER_CONFIG_FILE]),
+        config,
+        threads=(config.get("settings") or {}).get("threads"),
     )

@@ -30,6 +30,7 @@ from triage_ml.store.tracking import (
     TrackingError,
     mlflow_at,
     mlflow_client,
+    pinned_checksums,
     registry_uri,
     require_mlflow,
     resolve_tracking_uri,
@@ -263,9 +264,7 @@ def load_registered(
                     f"{where}: {name} is not the artifact that was logged (its sha256 differs "
                     "from the one recorded on the MLflow run); refusing to load it"
                 )
-        bundle = load_bundle(
-            bundle_dir, key=key, expected_sha256={n: expected[n] for n in VERIFIED_FILES}
-        )
+        bundle = load_bundle(bundle_dir, key=key, expected_sha256=pinned_checksums(expected))
     finally:
         if dst_path is None:
             shutil.rmtree(target, ignore_errors=True)

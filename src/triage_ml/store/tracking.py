@@ -34,6 +34,7 @@ import yaml
 
 from triage_ml._extras import require
 from triage_ml.store.bundle import (
+    ENCODER_FILES,
     METADATA_FILE,
     MODEL_FILE,
     PARAMS_FILE,
@@ -53,7 +54,22 @@ once logged, unlike tags, so the record cannot be edited to match a swapped arti
 VERIFIED_FILES = (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE)
 """The bundle files a registered model must match before it is unpickled (also handed to the
 pyfunc model as its ``model_config``)."""
-_BUNDLE_FILES = (METADATA_FILE, MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE, SIGNATURE_FILE)
+_BUNDLE_FILES = (
+    METADATA_FILE,
+    MODEL_FILE,
+    PLAYBOOK_FILE,
+    PARAMS_FILE,
+    SIGNATURE_FILE,
+    *ENCODER_FILES,
+)
+
+
+def pinned_checksums(checksums: dict[str, str]) -> dict[str, str]:
+    """The checksums a logged or registered model is pinned to: the model, playbook and
+    params, and the encoder's files when the bundle has them."""
+    return {n: checksums[n] for n in (*VERIFIED_FILES, *ENCODER_FILES) if n in checksums}
+
+
 _PIP_PACKAGES = (
     "triage-ml",
     "mlflow",
@@ -347,7 +363,7 @@ def log_bundle(
                     name=MODEL_ARTIFACT,
                     python_model=TriagePyfunc(),
                     artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-                    model_config={"sha256": {n: checksums[n] for n in VERIFIED_FILES}},
+                    model_config={"sha256": pinned_checksums(checksums)},
                     signature=signature_for(bundle.labels),
                     input_example=example_posts(),
                     pip_requirements=pip_requirements(),
