@@ -145,6 +145,8 @@ class Triager:
         for name in ("feature_mean_", "encoder", "stack_", "urgency_blend_", "language_"):
             state.setdefault(name, None)
         state.setdefault("encoder_channels_", [])
+        if isinstance(state.get("language_"), str):  # an early encoder build stored one code
+            state["language_"] = [state["language_"]]
         self.__dict__.update(state)
 
     @property
