@@ -210,3 +210,15 @@ def test_encoder_bundle_round_trip_scores_the_same_without_torch(
     onnx.write_bytes(onnx.read_bytes()[:-1] + b"\0")
     with pytest.raises(BundleError, match="checksum of encoder.onnx"):
         load_bundle(out, key="")
+
+
+def test_a_quantized_twin_scores_close_and_leaves_the_original_alone(
+    encoder_triager, canonical_history
+):
+    tri, _ = encoder_triager
+    twin = tri.quantized()
+    assert twin.encoder.config["quantized"] == "int8-dynamic"
+    assert "quantized" not in tri.encoder.config and twin.encoder is not tri.encoder
+    assert len(twin.encoder.onnx_bytes) < 0.5 * len(tri.encoder.onnx_bytes)
+    posts = canonical_history.tail(20)
+    np.testing.assert_allclose(twin.predict_proba(posts), tri.predict_proba(posts), atol=0.15)

@@ -307,7 +307,7 @@ def _fit_encoder_stack(
     require("onnxruntime", "encoder", "scoring the encoder model")
     from triage_ml.model.encoder.finetune import EncoderSettings, fine_tune
     from triage_ml.model.encoder.inputs import encoder_meta, training_channels
-    from triage_ml.model.encoder.runtime import EncoderRuntime, quantize_int8
+    from triage_ml.model.encoder.runtime import EncoderRuntime
     from triage_ml.model.stack import fit_stack, fit_urgency_blend, stack_proba
 
     p = params.train.encoder
@@ -338,10 +338,9 @@ def _fit_encoder_stack(
         settings=settings,
         progress=progress,
     )
-    if p.quantize:
-        onnx_bytes = quantize_int8(onnx_bytes)
-        config["quantized"] = "int8-dynamic"
     encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
+    if p.quantize:
+        encoder = encoder.quantized()
 
     progress("stacking the encoder with the linear model on the held-out posts")
     encoded, encoded_urgency = encoder.logits([texts[i] for i in held], meta[held])

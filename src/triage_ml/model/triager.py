@@ -179,11 +179,15 @@ class Triager:
         linear = self.decision(X)
         if self.encoder is None:
             return linear, None
+        encoded, urgency = self._encoder_logits(posts)
+        return stack_logits(self.stack_, linear, encoded), urgency.astype(np.float64)
+
+    def _encoder_logits(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's label logits and urgency for a posts frame (text + metadata)."""
         from triage_ml.model.encoder.inputs import encoder_meta
 
         texts = posts["text"].astype(str).tolist()
-        encoded, urgency = self.encoder.logits(texts, encoder_meta(posts, self.encoder_channels_))
-        return stack_logits(self.stack_, linear, encoded), urgency.astype(np.float64)
+        return self.encoder.logits(texts, encoder_meta(posts, self.encoder_channels_))
 
     def predict_proba(self, posts: pd.DataFrame) -> np.ndarray:
         return self.calibrate(self.logits(posts)[0])
@@ -191,13 +195,9 @@ class Triager:
     def encoder_alone(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """The fine-tuned encoder's own probabilities and urgency, without the linear model
         and the stack (for ablations; the product scores with the stack)."""
-        from triage_ml.model.encoder.inputs import encoder_meta
-
         if self.encoder is None:
             raise ValueError("this is a linear model: it has no encoder")
-        texts = posts["text"].astype(str).tolist()
-        meta = encoder_meta(posts, self.encoder_channels_)
-        logits, urgency = self.encoder.logits(texts, meta)
+        logits, urgency = self._encoder_logits(posts)
         trained = self.encoder.config.get("urgency_trained")
         return self.encoder.proba_from_logits(logits), urgency if trained else None
 
@@ -205,15 +205,10 @@ class Triager:
         """A copy whose encoder has dynamic int8 weights (smaller and faster on CPU)."""
         import copy
 
-        from triage_ml.model.encoder.runtime import EncoderRuntime, quantize_int8
-
         if self.encoder is None:
             raise ValueError("this is a linear model: it has no encoder to quantize")
         twin = copy.copy(self)
-        config = {**self.encoder.config, "quantized": "int8-dynamic"}
-        twin.encoder = EncoderRuntime(
-            quantize_int8(self.encoder.onnx_bytes), self.encoder.tokenizer_json, config
-        )
+        twin.encoder = self.encoder.quantized()
         return twin
 
     def decide(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -109,6 +109,17 @@ class EncoderRuntime:
             )
         return self._session
 
+    def quantized(self) -> EncoderRuntime:
+        """The same encoder with dynamic int8 weights (smaller and faster on CPU)."""
+        config = {**self.config, "quantized": "int8-dynamic"}
+        return EncoderRuntime(
+            quantize_int8(self.onnx_bytes),
+            self.tokenizer_json,
+            config,
+            threads=self.threads,
+            batch_size=self.batch_size,
+        )
+
     def set_threads(self, threads: int | None) -> None:
         """Change the thread count; the session is rebuilt on next use."""
         self.threads = threads
