@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from triage_ml.contract.params import ConfigError, format_validation_error
+from triage_ml.decide.hours import BusinessHours, add_business_minutes
 
 
 class _Strict(BaseModel):
@@ -67,6 +68,12 @@ class Playbook(_Strict):
     routing: Routing = Routing()
     escalation: list[Condition] = []
     urgency_from_labels: dict[str, float] = {}
+    business_hours: BusinessHours | None = None
+    """When set, deadlines count open time only (:mod:`triage_ml.decide.hours`); when absent,
+    the clock runs around the hour."""
+    handling_minutes: dict[str, float] = {}
+    """Minutes an agent spends on a post of each label, for the inbox replay (a post with
+    several labels takes the longest; other posts take the replay's ``--handling-minutes``)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Playbook:
@@ -88,12 +95,15 @@ class Playbook(_Strict):
         for key, value in self.urgency_from_labels.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"urgency_from_labels.{key} must be in [0, 1], got {value}")
+        for key, value in self.handling_minutes.items():
+            if not value > 0:
+                raise ValueError(f"handling_minutes.{key} must be > 0 minutes, got {value}")
         return self
 
     def unknown_labels(self, label_set: list[str]) -> list[str]:
         """Labels the playbook names that the model does not predict (their rules never fire)."""
         named = set(self.score.label_weights) | set(self.urgency_from_labels)
-        named |= {r.label for r in self.routing.rules}
+        named |= {r.label for r in self.routing.rules} | set(self.handling_minutes)
         for cond in [*self.floors, *self.escalation]:
             named |= set(cond.all_labels)
         return sorted(named - set(label_set))
@@ -160,6 +170,7 @@ def prioritise(
     """Tier, deadline, route and escalation for a batch.
 
     ``created_at`` may hold NaT: the SLA clock then starts at ``now`` (the time of scoring).
+    With ``business_hours`` in the playbook the deadline counts open time only.
     """
     n = len(urgency)
     urgency = np.clip(np.asarray(urgency, dtype=float), 0.0, 1.0)
@@ -183,7 +194,10 @@ def prioritise(
     start = pd.to_datetime(created_at, utc=True).reset_index(drop=True)
     clock = now if now is not None else pd.Timestamp.now(tz="UTC")
     start = start.fillna(clock)
-    respond_by = start + pd.to_timedelta(minutes, unit="m")
+    if playbook.business_hours is None:
+        respond_by = start + pd.to_timedelta(minutes, unit="m")
+    else:
+        respond_by = add_business_minutes(playbook.business_hours, start, minutes)
 
     route = np.full(n, playbook.routing.default, dtype=object)
     decided = np.zeros(n, dtype=bool)
