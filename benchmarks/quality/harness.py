@@ -352,7 +352,10 @@ def run_suite(
                     },
                     SPACY_ENSEMBLE: {"architecture": "default", "epochs": SPACY_ENSEMBLE_EPOCHS},
                     FASTTEXT: FASTTEXT_SETTINGS,
-                    BASELINE: "TF-IDF word 1-2 + char_wb 2-5 (sublinear), LR C=10, argmax",
+                    BASELINE: (
+                        "benchmarks/baseline.py: TF-IDF word 1-2 + char_wb 2-5 (sublinear, "
+                        "min_df 2), LR C=4 balanced (CV) / LinearSVC C=1 (official split)"
+                    ),
                 },
                 "command": opts.command,
                 "wall_seconds": time.perf_counter() - started,
