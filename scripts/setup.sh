@@ -38,6 +38,16 @@ if [[ "${TRIAGE_SKIP_APT:-0}" != "1" ]] && { ! command -v chromium >/dev/null 2>
     quietly .venv/apt.log $SUDO apt-get install -y -q chromium chromium-driver fonts-dejavu-core fonts-noto-color-emoji
 fi
 
+# Debian packages: a PostgreSQL server for the feedback store's test against a real database
+# (tests/feedback/test_postgres.py starts a throwaway cluster with initdb + pg_ctl).
+if [[ "${TRIAGE_SKIP_APT:-0}" != "1" ]] && ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    echo "setup: installing Debian package postgresql (log: .venv/apt.log)"
+    SUDO=""; [[ "$(id -u)" != "0" ]] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    quietly .venv/apt.log $SUDO apt-get update -q
+    quietly .venv/apt.log $SUDO apt-get install -y -q postgresql
+fi
+
 stamp=".venv/.triage-installed"
 want="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

