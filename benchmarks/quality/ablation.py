@@ -1,0 +1,206 @@
+"""Ablation of the linear default: the committed params with one setting changed at a time.
+
+    .venv/bin/python -m benchmarks.quality.ablation --task twitter-complaints --seeds 0
+    .venv/bin/python -m benchmarks.quality.ablation --task banking77 --folds 3 --variants ...
+
+Every variant and the plain baseline are trained on the very same folds, so a row's difference
+from the committed row is the effect of that one setting. This is a *selection* tool: run it on
+the tuning seed (0) of a CV task, or, for a task with an official split (banking77), on folds
+of its training part only (the test split is dropped before the folds are drawn). Frozen
+settings are then scored on fresh seeds by ``python -m benchmarks.quality``.
+
+Writes ``ablation-<task>.json`` and ``ablation-<task>.md`` (one row per variant: score per
+seed, mean, difference from the committed params and from the baseline, training seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.quality.harness import run_task
+from benchmarks.quality.systems import BaselineSystem, OursSystem
+from benchmarks.quality.tasks import TASKS, TaskData, default_datasets_dir, load_task, task_params
+from triage_ml.contract import ConfigError, Params
+
+Change = dict[str, Any]
+
+#: one setting changed at a time (dotted keys under ``train``); a variant that repeats the
+#: committed value of a task is skipped for that task
+VARIANTS: dict[str, Change] = {
+    "C=4": {"classifier.C": 4.0},
+    "C=16": {"classifier.C": 16.0},
+    "class_weight=balanced": {"classifier.class_weight": "balanced"},
+    "class_weight=none": {"classifier.class_weight": None},
+    "no metadata/surface cues": {"features.metadata": False},
+    "metadata_weight=0.3": {"features.metadata_weight": 0.3},
+    "min_df=1": {"features.min_df": 1},
+    "min_df=2": {"features.min_df": 2},
+    "word 1-3 grams": {"features.word_ngrams": [1, 3]},
+    "char 1-6 grams": {"features.char_ngrams": [1, 6]},
+    "char weight 0.5": {"features.char_weight": 0.5},
+    "char analyzer 'char'": {"features.char_analyzer": "char"},
+    "negation marking": {"normaliser.mark_negation": True},
+    "threshold: label F1": {"calibration.threshold_objective": "f1"},
+    "threshold: macro-F1": {"calibration.threshold_objective": "macro_f1"},
+    "calibration cv=10": {"calibration.cv": 10},
+    "LinearSVC + 20% holdout": {
+        "classifier.exclusive_solver": "linear_svc",
+        "calibration.holdout": 0.2,
+    },
+}
+
+#: variants that only mean something for one kind of label set
+BINARY_ONLY = {"threshold: label F1", "threshold: macro-F1", "calibration cv=10"}
+EXCLUSIVE_ONLY = {"LinearSVC + 20% holdout"}
+
+
+def _get(raw: dict[str, Any], dotted: str) -> Any:
+    node: Any = raw["train"]
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+def with_change(params: Params, change: Change) -> Params | None:
+    """``params`` with ``change`` applied, or ``None`` when nothing would change."""
+    raw = params.model_dump(mode="json")
+    new = deepcopy(raw)
+    for dotted, value in change.items():
+        *path, leaf = dotted.split(".")
+        node = new["train"]
+        for key in path:
+            node = node[key]
+        node[leaf] = value
+    if all(_get(new, k) == _get(raw, k) for k in change):
+        return None
+    return Params.model_validate(new)
+
+
+def variants_for(params: Params, names: list[str] | None = None) -> dict[str, Params]:
+    """The committed params and each applicable variant, by row name."""
+    out = {"committed": params}
+    for name, change in VARIANTS.items():
+        if names is not None and name not in names:
+            continue
+        if name in BINARY_ONLY and params.labels.exclusive:
+            continue
+        if name in EXCLUSIVE_ONLY and not params.labels.exclusive:
+            continue
+        changed = with_change(params, change)
+        if changed is not None:
+            out[name] = changed
+    return out
+
+
+def training_part(data: TaskData) -> TaskData:
+    """An official-split task reduced to its training rows (selection never sees the test split)."""
+    if data.test_mask is None:
+        return data
+    keep = ~data.test_mask
+    return TaskData(
+        frame=data.frame[keep].reset_index(drop=True),
+        target=data.target[keep],
+        classes=data.classes,
+        label_names=data.label_names,
+        exclusive=data.exclusive,
+        test_mask=None,
+        levels=data.levels,
+        source=data.source + " (training split only)",
+    )
+
+
+def run_ablation(
+    task: str,
+    seeds: list[int],
+    folds: int = 10,
+    variant_names: list[str] | None = None,
+    datasets: Path | None = None,
+    on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+) -> list[dict[str, Any]]:
+    """One row per variant (plus the baseline): scores per seed, mean, training seconds."""
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    spec = TASKS[task]
+    params = task_params(task)
+    data = training_part(load_task(spec, datasets or default_datasets_dir(), params, None))
+    rows: list[dict[str, Any]] = []
+    systems: list[tuple[str, Any]] = [("baseline", BaselineSystem())]
+    systems += [(name, OursSystem(p)) for name, p in variants_for(params, variant_names).items()]
+    for name, system in systems:
+        started = time.perf_counter()
+        results = run_task(spec, data, [system], seeds, folds)
+        per_seed = {s: float(np.mean([r.score for r in results if r.seed == s])) for s in seeds}
+        row = {
+            "variant": name,
+            "change": VARIANTS.get(name, {}),
+            "per_seed": per_seed,
+            "mean": float(np.mean(list(per_seed.values()))),
+            "train_seconds": float(sum(r.fit_seconds for r in results) / len(seeds)),
+            "wall_seconds": time.perf_counter() - started,
+        }
+        rows.append(row)
+        on_row(row)
+    return rows
+
+
+def markdown(task: str, rows: list[dict[str, Any]], seeds: list[int], folds: int) -> str:
+    ref = next(r["mean"] for r in rows if r["variant"] == "committed")
+    base = next(r["mean"] for r in rows if r["variant"] == "baseline")
+    head = f"| variant | {' | '.join(f'seed {s}' for s in seeds)} | mean | vs committed "
+    lines = [
+        f"Ablation on {task}: {folds}-fold CV, seeds {', '.join(map(str, seeds))} "
+        "(training rows only where the task has an official split).",
+        "",
+        head + "| vs baseline | training s (all folds) |",
+        "|---" * (len(seeds) + 5) + "|",
+    ]
+    for r in rows:
+        cells = " | ".join(f"{r['per_seed'][s]:.4f}" for s in seeds)
+        lines.append(
+            f"| {r['variant']} | {cells} | {r['mean']:.4f} | {r['mean'] - ref:+.4f} "
+            f"| {r['mean'] - base:+.4f} | {r['train_seconds']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--task", required=True, choices=sorted(TASKS))
+    ap.add_argument("--seeds", default="0", help="CV seeds, comma-separated (default 0)")
+    ap.add_argument("--folds", type=int, default=10)
+    ap.add_argument("--variants", default=None, help=f"comma-separated subset of: {list(VARIANTS)}")
+    ap.add_argument("--datasets", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("reports/ablation"))
+    args = ap.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    names = args.variants.split(",") if args.variants else None
+    unknown = [n for n in names or [] if n not in VARIANTS]
+    if unknown:
+        ap.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+
+    def show(row: dict[str, Any]) -> None:
+        print(
+            f"{row['variant']:<28} {row['mean']:.4f}  ({row['train_seconds']:.0f} s training)",
+            flush=True,
+        )
+
+    rows = run_ablation(args.task, seeds, args.folds, names, args.datasets, show)
+    args.out.mkdir(parents=True, exist_ok=True)
+    doc = {"task": args.task, "seeds": seeds, "folds": args.folds, "rows": rows}
+    (args.out / f"ablation-{args.task}.json").write_text(json.dumps(doc, indent=2))
+    table = markdown(args.task, rows, seeds, args.folds)
+    (args.out / f"ablation-{args.task}.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

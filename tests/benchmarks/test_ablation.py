@@ -1,0 +1,68 @@
+"""The linear ablation: one setting changed at a time, the same folds for every row."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from benchmarks.quality import ablation
+from benchmarks.quality.tasks import task_params
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    # the synthetic data sets in the real files' shapes, as the quality harness's tests write them
+    spec = importlib.util.spec_from_file_location(
+        "quality_tests", Path(__file__).with_name("test_quality.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_datasets(tmp_path_factory.mktemp("datasets"))
+
+
+def test_a_variant_that_repeats_the_committed_value_is_skipped() -> None:
+    params = task_params("twitter-complaints")
+    assert params.train.classifier.class_weight is None
+    assert ablation.with_change(params, {"classifier.class_weight": None}) is None
+    changed = ablation.with_change(params, {"classifier.class_weight": "balanced"})
+    assert changed.train.classifier.class_weight == "balanced"
+    assert changed.train.classifier.C == params.train.classifier.C  # nothing else moves
+
+
+def test_each_label_set_gets_only_the_variants_that_apply_to_it() -> None:
+    binary = ablation.variants_for(task_params("twitter-complaints"))
+    exclusive = ablation.variants_for(task_params("severity"))
+    assert "calibration cv=10" in binary and "calibration cv=10" not in exclusive
+    assert "LinearSVC + 20% holdout" in exclusive and "LinearSVC + 20% holdout" not in binary
+
+
+def test_selection_on_an_official_split_never_sees_the_test_rows(datasets) -> None:
+    from benchmarks.quality.tasks import TASKS, load_task
+
+    spec = TASKS["banking77"]
+    data = load_task(spec, datasets, task_params("banking77"), None)
+    part = ablation.training_part(data)
+    assert part.test_mask is None
+    assert len(part.frame) == int((~data.test_mask).sum()) < len(data.frame)
+    assert set(part.frame["id"]).isdisjoint(set(data.frame["id"][data.test_mask]))
+
+
+def test_every_row_is_scored_on_the_same_folds(datasets, tmp_path, capsys) -> None:
+    code = ablation.main(
+        [
+            "--task", "twitter-complaints", "--folds", "2", "--seeds", "0,1",
+            "--variants", "C=4,no metadata/surface cues",
+            "--datasets", str(datasets), "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    import json
+
+    doc = json.loads((tmp_path / "ablation-twitter-complaints.json").read_text())
+    names = [r["variant"] for r in doc["rows"]]
+    assert names == ["baseline", "committed", "C=4", "no metadata/surface cues"]
+    assert all(set(r["per_seed"]) == {"0", "1"} for r in doc["rows"])
+    table = (tmp_path / "ablation-twitter-complaints.md").read_text()
+    assert "| committed |" in table and "+0.0000" in table  # committed against itself
