@@ -195,3 +195,45 @@ def test_console_script_is_installed() -> None:
     assert out.returncode == 0
     for command in ("sample", "train", "evaluate", "predict"):
         assert command in out.stdout
+
+
+def _float_id_parquet(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": pa.array([1.0, 1e30]), "text": ["hello", "late again"]}), path)
+
+
+def _bytes_text_parquet(path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = pa.array([b"fine", b"\xff\xfe not utf-8"], pa.binary())
+    pq.write_table(pa.table({"id": ["a", "b"], "text": text}), path)
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "message"),
+    [
+        ("float-id.parquet", _float_id_parquet, "column 'id', row 2"),
+        ("float-id.jsonl", lambda p: p.write_text('{"id": 1e30, "text": "hi"}\n'), "1e+30"),
+        ("bytes.parquet", _bytes_text_parquet, "column 'text', row 2"),
+        (
+            "late.csv",
+            lambda p: p.write_text("id,text,created_at\na,hi,9999-12-31T00:00:00Z\n"),
+            "1970-01-01 to 2099-12-31",
+        ),
+    ],
+)
+def test_predict_refuses_unfaithful_input_with_exit_2(trained, tmp_path, name, write, message):
+    _, _, model = trained
+    src = tmp_path / name
+    write(src)
+    out = tmp_path / "o.jsonl"
+    result = runner.invoke(
+        app, ["predict", "--model", str(model), "--data", str(src), "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert name in result.output and message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not out.exists()

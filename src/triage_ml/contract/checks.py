@@ -9,10 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from triage_ml.contract.columns import MAX_TEXT_CHARS, URGENCY_LEVELS
+from triage_ml.contract.columns import (
+    DATE_RANGE,
+    ID_RULE,
+    MAX_TEXT_CHARS,
+    MAX_YEAR,
+    MIN_YEAR,
+    URGENCY_LEVELS,
+)
 from triage_ml.contract.errors import _SHOW_ROWS, DataError, _count, _short
 from triage_ml.contract.fastpath import _strings
-from triage_ml.contract.readers import _id_as_str
+from triage_ml.contract.readers import _id_as_str, _inexact_ids
 
 _SHOW_VALUES = 5
 _BOOLEANS = {
@@ -73,11 +80,15 @@ def _values(series: pd.Series, mask: np.ndarray) -> str:
 
 
 def _check_ids(series: pd.Series, checks: _Checks) -> pd.Series:
+    inexact = _inexact_ids(series)
+    if inexact.any():
+        checks.add("id", inexact, f"found {_values(series, inexact)}; {ID_RULE}")
     raw = _id_as_str(series)
     trimmed, missing = _strings(raw)
+    missing = missing & ~inexact
     if missing.any():
         checks.add("id", missing, "id is missing or empty; every post needs a unique id")
-    dup = raw.duplicated(keep=False).to_numpy() & ~missing
+    dup = raw.duplicated(keep=False).to_numpy() & ~missing & ~inexact
     if dup.any():
         groups = pd.Series(np.flatnonzero(dup) + checks.row_base, index=raw[dup].to_numpy())
         described = []
@@ -119,10 +130,14 @@ def _check_text(series: pd.Series, checks: _Checks) -> pd.Series:
 def _check_created_at(series: pd.Series | None, n: int, checks: _Checks) -> pd.Series:
     if series is None:
         return pd.Series(pd.NaT, index=range(n), dtype="datetime64[us, UTC]")
-    if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").dt.as_unit("us")
-    if pd.api.types.is_datetime64_dtype(series.dtype):
-        return series.dt.tz_localize("UTC").dt.as_unit("us")
+    if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
+        series.dtype
+    ):
+        years = series.dt.year.to_numpy(dtype="float64", na_value=np.nan)
+        _check_years(series, years, checks)
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            return series.dt.tz_convert("UTC").dt.as_unit("us").reset_index(drop=True)
+        return series.dt.tz_localize("UTC").dt.as_unit("us").reset_index(drop=True)
     text, absent = _strings(series.astype(object))
     parsed = pd.to_datetime(text.where(~absent), utc=True, errors="coerce", format="ISO8601")
     bad = parsed.isna().to_numpy() & ~absent
@@ -133,7 +148,22 @@ def _check_created_at(series: pd.Series | None, n: int, checks: _Checks) -> pd.S
             f"cannot read {_values(series, bad)} as a date-time; use ISO-8601, "
             "e.g. 2024-05-01T09:30:00Z (a time without offset is taken as UTC)",
         )
+    # the year as written (ISO-8601 starts with it), so that an offset never moves a date out
+    years = pd.to_numeric(text.str.slice(0, 4).where(~absent & ~bad), errors="coerce")
+    _check_years(series, years.to_numpy(dtype="float64", na_value=np.nan), checks)
     return parsed.dt.as_unit("us")
+
+
+def _check_years(series: pd.Series, years: np.ndarray, checks: _Checks) -> None:
+    with np.errstate(invalid="ignore"):
+        outside = (years < MIN_YEAR) | (years > MAX_YEAR)
+    if outside.any():
+        checks.add(
+            "created_at",
+            outside,
+            f"found {_values(series, outside)}; created_at must be a date from {DATE_RANGE} "
+            "(the year as written, before any offset)",
+        )
 
 
 def _check_channel(series: pd.Series | None, n: int) -> pd.Series:

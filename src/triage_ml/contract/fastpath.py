@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from triage_ml.contract.columns import MAX_TEXT_CHARS, REQUIRED_COLUMNS
+from triage_ml.contract.columns import MAX_TEXT_CHARS, MAX_YEAR, MIN_YEAR, REQUIRED_COLUMNS
 from triage_ml.contract.errors import SKIP_NO_URGENCY, LoadReport
 
 _SMALL_BATCH = 64
@@ -84,6 +84,8 @@ def _valid_small_batch(
         parsed = pd.to_datetime(text.where(~absent), utc=True, errors="coerce", format="ISO8601")
         if (parsed.isna().to_numpy() & ~absent).any():
             return None
+        if not all(_year_in_range(t) for t in text[~absent]):
+            return None  # out of range: the general check words the error
         created_at = parsed.dt.as_unit("us")
 
     channels = ["unknown"] * n
@@ -136,6 +138,11 @@ def _valid_small_batch(
         ignored_columns=[],
     )
     return canonical, report
+
+
+def _year_in_range(text: str) -> bool:
+    year = text[:4]
+    return year.isascii() and year.isdigit() and MIN_YEAR <= int(year) <= MAX_YEAR
 
 
 def _strings(series: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -7,12 +7,14 @@ text: "007" stays "007" and 7 never comes back as "7.0".
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from triage_ml.contract.columns import ID_RULE, MAX_FLOAT_ID
 from triage_ml.contract.errors import DataError, _short
 
 FORMATS = {
@@ -61,7 +63,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif fmt == "json":
             frame = _read_json(path)
         else:
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
     except DataError:
         raise
     except UnicodeDecodeError as err:
@@ -82,8 +84,50 @@ def read_table(path: str | Path) -> pd.DataFrame:
             source=source,
         ) from None
     if "id" in frame.columns:
+        inexact = _inexact_ids(frame["id"])
+        if inexact.any():
+            shown = ", ".join(repr(v) for v in pd.unique(frame["id"][inexact].astype(object))[:5])
+            raise DataError(
+                f"found {shown}; {ID_RULE}",
+                source=source,
+                column="id",
+                rows=(np.flatnonzero(inexact) + 1).tolist(),
+            )
         frame = frame.assign(id=_id_as_str(frame["id"]))
     return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Parquet, with binary columns decoded as UTF-8 (invalid bytes are an error with rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for i, field in enumerate(table.schema):
+        if not (
+            pa.types.is_binary(field.type)
+            or pa.types.is_large_binary(field.type)
+            or pa.types.is_binary_view(field.type)
+        ):
+            continue
+        values = table.column(i).to_pylist()
+        decoded: list[str | None] = []
+        bad: list[int] = []
+        for row, value in enumerate(values, start=1):
+            try:
+                decoded.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad.append(row)
+                decoded.append(None)
+        if bad:
+            raise DataError(
+                "holds bytes that are not UTF-8 text; store the column as UTF-8 strings",
+                source=str(path),
+                column=field.name,
+                rows=bad,
+            )
+        table = table.set_column(i, field.name, pa.array(decoded, type=pa.string()))
+    return table.to_pandas()
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -166,18 +210,45 @@ def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
-def _scalar_id(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+def _scalar_id(value: Any) -> Any:
+    """An id as text; a float that cannot stand for a whole number exactly stays a float, so
+    that :func:`_inexact_ids` finds it and the error names it."""
+    if isinstance(value, float | np.floating):
+        return _float_id(float(value)) or value
     return str(value)
+
+
+def _float_id(value: float) -> str | None:
+    """The whole number a float holds exactly, as text; ``None`` if it holds none."""
+    if math.isfinite(value) and value.is_integer() and abs(value) <= MAX_FLOAT_ID:
+        return str(int(value))
+    return None
+
+
+def _inexact_ids(series: pd.Series) -> np.ndarray:
+    """Rows whose id is a float with a fraction, beyond 2**53, or not finite (see ID_RULE)."""
+    if pd.api.types.is_float_dtype(series.dtype):
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            exact = (np.abs(values) <= MAX_FLOAT_ID) & (np.mod(values, 1) == 0)
+        return ~exact & ~np.isnan(values)
+    if series.dtype == object:
+        return np.fromiter(
+            (
+                isinstance(v, float | np.floating) and v == v and _float_id(float(v)) is None
+                for v in series.to_numpy(dtype=object)
+            ),
+            dtype=bool,
+            count=len(series),
+        )
+    return np.zeros(len(series), dtype=bool)
 
 
 def _id_as_str(series: pd.Series) -> pd.Series:
     """Ids as text; numbers render without a spurious ``.0`` (parquet ints with nulls)."""
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy(dtype=float, na_value=np.nan)
-        finite = np.isfinite(values)
-        if np.all(np.equal(np.mod(values[finite], 1), 0)):
+        if not _inexact_ids(series).any():
             series = pd.Series(values, index=series.index).astype("Int64")
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
         mask = series.notna()
