@@ -110,3 +110,20 @@ def test_empty_tables_say_so(result):
     page = render_html(quiet, images={})
     assert '<p class="empty">No wrong decisions.</p>' in page
     assert "<img" not in page
+
+
+def test_replay_section_only_when_a_replay_is_given(result, bundle, canonical_history, page):
+    from triage_ml.replay.run import replay as run_replay
+    from triage_ml.review.report import REPLAY_SECTION
+
+    assert 'id="replay"' not in page
+    replayed = run_replay(bundle, canonical_history.tail(120), "1-2", 30)
+    with_replay = render_html(result, replay=replayed)
+    shown = re.findall(r"<h2>(.*?)</h2>", with_replay)
+    assert shown == [*HEADINGS, REPLAY_SECTION[1]]
+    section = with_replay.split('<section id="replay">')[1].split("</section>")[0]
+    assert 'alt="answered in time against the number of agents"' in section
+    for title in ("arrival order (FIFO)", "triage-ml priority", "keyword rules", "oracle"):
+        assert title in section
+    at = replayed.at(replayed.info["featured_agents"])
+    assert f"{at.loc['fifo', 'within_deadline']:.0%}" in section

@@ -35,6 +35,8 @@ from triage_ml.review.run import ReviewResult
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from triage_ml.replay.run import ReplayResult
+
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html.j2"
 
@@ -48,6 +50,8 @@ SECTIONS = {
     "urgency": "Urgency under-estimates",
 }
 HEADINGS = tuple(SECTIONS.values())
+#: The section added when a replay is given (``triage-ml review --replay DIR``).
+REPLAY_SECTION = ("replay", "Inbox replay")
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +199,34 @@ URGENCY_COLS = [
 ]
 
 
+REPLAY_COLS = [
+    Col("title", "Order"),
+    Col("within_deadline", "Within deadline", "pct"),
+    Col("sla_breaches", "SLA breaches", "int"),
+    Col("complaint_within_60", "Complaints within 60 min", "pct"),
+    Col("complaint_within_deadline", "Complaints within deadline", "pct"),
+    Col("high_urgency_within_deadline", "High urgency within deadline", "pct"),
+    Col("complaint_wait_median", "Complaint wait, median (min)", "num", 0),
+    Col("complaint_wait_p90", "Complaint wait, p90 (min)", "num", 0),
+    Col("no_label_wait_median", "No-label wait, median (min)", "num", 0),
+    Col("no_label_wait_p90", "No-label wait, p90 (min)", "num", 0),
+]
+
+
+def replay_tables(replay: ReplayResult) -> dict[str, Table]:
+    """The replay at its featured staffing level, and its headline across the sweep."""
+    from triage_ml.replay.orderings import TITLES
+
+    at = replay.at(replay.info["featured_agents"]).reset_index()
+    at["title"] = at["ordering"].map(TITLES).fillna(at["ordering"])
+    headline = replay.headline()
+    sweep = replay.summary.pivot(index="agents", columns="ordering", values=headline)
+    orderings = [o for o in replay.info["orderings"] if o in sweep.columns]
+    sweep = sweep[orderings].reset_index()
+    cols = [Col("agents", "Agents", "int")] + [Col(o, TITLES.get(o, o), "pct") for o in orderings]
+    return {"detail": table(at, REPLAY_COLS), "sweep": table(sweep, cols)}
+
+
 @dataclass(frozen=True)
 class Card:
     key: str
@@ -234,16 +266,25 @@ def render_html(
     images: dict[str, str] | None = None,
     data_source: str = "",
     generated_at: datetime | None = None,
+    replay: ReplayResult | None = None,
 ) -> str:
     """The report page: headline numbers, the plots and every review table, self-contained.
 
-    ``images`` maps figure names to base64 PNGs (default: drawn from ``result``).
+    ``images`` maps figure names to base64 PNGs (default: drawn from ``result``). With a
+    ``replay`` (:func:`triage_ml.replay.load_replay`) the page gains an inbox replay section.
     """
     require("jinja2", "review", "the review report")
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     if images is None:
         images = {name: png_base64(fig) for name, fig in figures(result).items()}
+    sections = dict(SECTIONS)
+    if replay is not None:
+        from triage_ml.replay.plots import plot_within_by_agents
+
+        sections[REPLAY_SECTION[0]] = REPLAY_SECTION[1]
+        if "replay" not in images:
+            images = {**images, "replay": png_base64(plot_within_by_agents(replay))}
     env = Environment(
         loader=PackageLoader("triage_ml.review", "templates"),
         autoescape=True,  # the template's name ends in .j2, so say it outright
@@ -263,7 +304,9 @@ def render_html(
     }
     return env.get_template(TEMPLATE).render(
         result=result,
-        sections=SECTIONS,
+        sections=sections,
+        replay=replay,
+        replay_tables=replay_tables(replay) if replay is not None else None,
         cards=_cards(result),
         tables=tables,
         images=images,
@@ -278,8 +321,10 @@ def write_review(
     out_dir: str | Path,
     data_source: str = "",
     on_file: Callable[[Path], None] | None = None,
+    replay: ReplayResult | None = None,
 ) -> dict[str, Path]:
-    """Write every review table as CSV and the HTML report into ``out_dir``."""
+    """Write every review table as CSV and the HTML report (with an inbox replay section
+    when ``replay`` is given) into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -293,7 +338,7 @@ def write_review(
             on_file(path)
     page = out_dir / REPORT_FILE
     tmp = page.with_name(f".{page.name}.tmp")
-    tmp.write_text(render_html(result, data_source=data_source), encoding="utf-8")
+    tmp.write_text(render_html(result, data_source=data_source, replay=replay), encoding="utf-8")
     tmp.replace(page)
     written["report"] = page
     if on_file:
