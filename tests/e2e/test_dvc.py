@@ -107,7 +107,7 @@ def test_repro_runs_every_stage_and_tracks_the_run(reproduced):
     assert runs[0].data.params["sample.rows"] == "400"
     assert runs[0].data.metrics["macro_f1"] == pytest.approx(metrics["macro_f1"])
     assert len(runs[0].data.tags["mlflow.source.git.commit"]) == 40
-    assert any((project / "mlartifacts").rglob("model.joblib"))
+    assert any((project / "mlartifacts").rglob("model.npz"))
 
     _run(["git", "add", "dvc.lock", "eval/metrics.json"], project, env)
     _run(["git", "commit", "-q", "-m", "baseline"], project, env)

@@ -88,7 +88,7 @@ def post(text: str = "my order never arrived and nobody answers", **fields) -> d
 
 
 def other_model(triager) -> object:
-    """The same model with other thresholds: a different model.joblib, a new version."""
+    """The same model with other thresholds: a different model.npz, a new version."""
     changed = copy.copy(triager)
     changed.thresholds_ = triager.thresholds_ * 0.9
     return changed
@@ -423,7 +423,7 @@ def test_admin_reload_swaps_in_a_new_bundle(model_root: Path, triager, params) -
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        (lambda d: (d / "model.joblib").open("ab").write(b"\0"), "checksum of model.joblib"),
+        (lambda d: (d / "model.npz").open("ab").write(b"\0"), "checksum of model.npz"),
         (lambda d: (d / "metadata.json").unlink(), "metadata.json is missing"),
         (lambda d: shutil.rmtree(d), "no bundle directory"),
     ],

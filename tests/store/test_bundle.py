@@ -27,7 +27,8 @@ def test_round_trip_gives_identical_predictions(triager, bundle, canonical_histo
 
 def test_metadata_records_checksums_and_versions(bundle_dir) -> None:
     meta = json.loads((bundle_dir / "metadata.json").read_text())
-    assert set(meta["files"]) == {"model.joblib", "playbook.yaml", "params.yaml"}
+    assert set(meta["files"]) == {"model.json", "model.npz", "playbook.yaml", "params.yaml"}
+    assert meta["format_version"] == 2
     assert meta["labels"] == ["complaint", "sales_lead", "product_review", "influencer"]
     assert "scikit-learn" in meta["packages"]
     assert all(0 < t < 1 for t in meta["thresholds"].values())
@@ -41,11 +42,12 @@ def _copy(bundle_dir, tmp_path):
     return dst
 
 
-def test_tampered_model_is_refused(bundle_dir, tmp_path) -> None:
+@pytest.mark.parametrize("name", ["model.json", "model.npz", "params.yaml"])
+def test_tampered_model_is_refused(bundle_dir, tmp_path, name) -> None:
     dst = _copy(bundle_dir, tmp_path)
-    with (dst / "model.joblib").open("ab") as fh:
+    with (dst / name).open("ab") as fh:
         fh.write(b"\0")
-    with pytest.raises(BundleError, match="checksum of model.joblib does not match"):
+    with pytest.raises(BundleError, match=f"checksum of {name} does not match"):
         load_bundle(dst, key="")
 
 
@@ -88,11 +90,11 @@ def test_failed_write_leaves_previous_bundle_intact(triager, params, tmp_path, m
     save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="")
     before = (out / "metadata.json").read_text()
 
-    def disk_full(path):
+    def disk_full(data, key):
         raise OSError("disk full")
 
-    monkeypatch.setattr("triage_ml.store.bundle.sha256_file", disk_full)
+    monkeypatch.setattr("triage_ml.store.bundle._sign", disk_full)  # fails halfway through
     with pytest.raises(OSError, match="disk full"):
-        save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="")
+        save_bundle(out, triager, load_playbook(), params.model_dump(mode="json"), key="k")
     assert (out / "metadata.json").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["b"]  # no temporary directory left behind

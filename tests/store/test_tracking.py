@@ -19,12 +19,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import joblib
+import numpy as np
 import pandas as pd
 import pytest
 
 from triage_ml.store import registry, tracking
-from triage_ml.store.bundle import MODEL_FILE, BundleError, load_bundle, save_bundle, sha256_file
+from triage_ml.store.bundle import (
+    ARRAYS_FILE,
+    MODEL_FILE,
+    BundleError,
+    load_bundle,
+    save_bundle,
+    sha256_file,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW = Path(sys.executable).with_name("mlflow")
@@ -217,7 +224,7 @@ def test_run_records_params_metrics_plots_and_checksums(logged, trained, store):
     assert params["train.calibration.cv"] == "3"
     assert params["labels.names"] == json.dumps(list(load_bundle(bundle_dir).labels))
     assert len(params["data.fingerprint"]) >= 16
-    for name in ("model.joblib", "playbook.yaml", "params.yaml", "metadata.json"):
+    for name in ("model.json", "model.npz", "playbook.yaml", "params.yaml", "metadata.json"):
         assert params[f"bundle.sha256.{name}"] == sha256_file(bundle_dir / name)
     assert run.data.metrics["macro_f1"] == pytest.approx(metrics["macro_f1"])
     assert "per_label.complaint.f1" in run.data.metrics
@@ -245,6 +252,10 @@ def test_logged_model_has_signature_and_a_made_up_example(logged, store, mlflow_
     assert texts == list(example_posts()["text"])
     requirements = (local / "requirements.txt").read_text()
     assert "triage-ml==" in requirements and "scikit-learn==" in requirements
+    # logged from code: no pickled object anywhere in the logged model
+    assert not [p for p in local.rglob("*") if p.suffix in (".pkl", ".joblib", ".pickle")]
+    flavor = info.flavors["python_function"]
+    assert Path(flavor["model_code_path"]).name == "pyfunc_model.py"
 
 
 def test_register_promote_load_and_roll_back(logged, trained, store, holdout):
@@ -317,7 +328,7 @@ def test_pyfunc_reports_contract_errors_as_invalid_input(logged, holdout, mlflow
 
 
 def test_tampered_artifact_is_refused(trained, store, mlflow_env):
-    """A model.joblib swapped in the artifact store, with metadata.json rewritten to match, is
+    """A model.npz swapped in the artifact store, with metadata.json rewritten to match, is
     accepted by the bundle's own check but refused against the checksums on the MLflow run."""
     from mlflow import MlflowClient
 
@@ -329,11 +340,12 @@ def test_tampered_artifact_is_refused(trained, store, mlflow_env):
     assert stored.is_dir(), f"artifact store layout changed: {location}"
 
     # an attacker with write access to the artifact store, not to the tracking database
-    triager = joblib.load(stored / MODEL_FILE)
-    triager.thresholds_ = triager.thresholds_ * 0 + 0.01
-    joblib.dump(triager, stored / MODEL_FILE, compress=0)
+    with np.load(stored / ARRAYS_FILE, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["thresholds"] = arrays["thresholds"] * 0 + 0.01
+    np.savez_compressed(stored / ARRAYS_FILE, **arrays)
     meta = json.loads((stored / "metadata.json").read_text())
-    meta["files"][MODEL_FILE] = sha256_file(stored / MODEL_FILE)
+    meta["files"][ARRAYS_FILE] = sha256_file(stored / ARRAYS_FILE)
     (stored / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     load_bundle(stored, key="")  # self-consistent: the bundle check alone cannot tell
 

@@ -11,6 +11,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "Bundle": ".bundle",
         "BundleError": ".bundle",
+        "convert_bundle": ".bundle",
         "load_bundle": ".bundle",
         "save_bundle": ".bundle",
         "verify_bundle": ".bundle",

@@ -4,14 +4,15 @@ Spark (``mlflow.pyfunc.spark_udf``), ``mlflow models serve`` and plain
 ``mlflow.pyfunc.load_model`` all call :meth:`TriagePyfunc.predict`, which takes a DataFrame of
 posts (the input contract's field names) and returns DESIGN.md's *flat* prediction form, the
 same table ``triage-ml predict --out x.csv`` writes, computed by the same
-:func:`triage_ml.predict.score_posts`.
+:func:`triage_ml.decide.score_posts`.
 
 This module imports mlflow at import time (the class must subclass ``PythonModel``), so only
 :mod:`triage_ml.store.tracking` and :mod:`triage_ml.store.registry` import it, inside
-functions: scoring a local bundle never needs it.
-The bundle travels inside the MLflow model as an artifact and is loaded with
-:func:`triage_ml.bundle.load_bundle`, so its checksums (and HMAC signature when
-``TRIAGE_BUNDLE_KEY`` is set) are verified before anything is unpickled from it.
+functions: scoring a local bundle never needs it. The model is logged *from code*
+(:mod:`triage_ml.store.pyfunc_model`, no ``python_model.pkl``); the bundle travels inside the
+MLflow model as an artifact and is loaded with :func:`triage_ml.store.bundle.load_bundle`,
+which reads data only (JSON, arrays, ONNX) and checks its checksums (and HMAC signature when
+``TRIAGE_BUNDLE_KEY`` is set) on the bytes it parses.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ import mlflow.pyfunc  # noqa: E402  (the model class below subclasses PythonMode
 from triage_ml.store.bundle import Bundle, BundleError, load_bundle  # noqa: E402
 
 BUNDLE_ARTIFACT = "bundle"
+#: The file MLflow runs to build the model when it loads it ("models from code").
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+#: What a pyfunc logged as a pickled object holds; a triage-ml model never has it.
+PICKLED_MODEL = "python_model.pkl"
 # MLflow writes this beside MLmodel when a model is fetched through a ``models:/`` URI.
 _REGISTERED_META = "registered_model_meta"
 

@@ -216,7 +216,7 @@ def load_registered(
     The sha256 of every bundle file is compared with the one recorded on the MLflow run that
     logged it (not only with the bundle's own metadata.json, which travels with the file), so
     an artifact replaced in the artifact store is refused with a ``BundleError`` before it is
-    unpickled. The returned bundle reports ``model_version`` as ``triage@7 (sha256:...)``.
+    parsed. The returned bundle reports ``model_version`` as ``triage@7 (sha256:...)``.
 
     ``dst_path`` keeps the downloaded files (default: a temporary folder removed after
     loading); ``key`` is the bundle signing key (default: ``$TRIAGE_BUNDLE_KEY``).
@@ -276,15 +276,23 @@ def load_registered(
 
 def _bundle_in(model_dir: Path, where: str) -> Path:
     """The bundle folder inside a downloaded pyfunc model, as its MLmodel file names it."""
-    from triage_ml.store.pyfunc import BUNDLE_ARTIFACT
+    from triage_ml.store.pyfunc import BUNDLE_ARTIFACT, PICKLED_MODEL
 
     try:
         spec = yaml.safe_load((model_dir / "MLmodel").read_text(encoding="utf-8"))
-        rel = spec["flavors"]["python_function"]["artifacts"][BUNDLE_ARTIFACT]["path"]
+        flavor = spec["flavors"]["python_function"]
+        rel = flavor["artifacts"][BUNDLE_ARTIFACT]["path"]
     except (OSError, yaml.YAMLError, KeyError, TypeError):
         raise BundleError(
             f"{where}: not a triage-ml model (its MLmodel names no '{BUNDLE_ARTIFACT}' artifact)"
         ) from None
+    if (model_dir / PICKLED_MODEL).exists() or "python_model" in flavor:
+        raise BundleError(
+            f"{where}: the model holds {PICKLED_MODEL}, a pickled Python object that runs code "
+            "when loaded; triage-ml logs its models from code and never loads that file. "
+            "Log the bundle again with this version ('triage-ml train', or 'triage-ml convert' "
+            "for an older bundle you trust) and register the new run"
+        )
     path = (model_dir / rel).resolve()
     if not path.is_relative_to(model_dir.resolve()):
         raise BundleError(f"{where}: its MLmodel points outside the model folder; refusing it")

@@ -34,6 +34,7 @@ import yaml
 
 from triage_ml._extras import require
 from triage_ml.store.bundle import (
+    ARRAYS_FILE,
     ENCODER_FILES,
     METADATA_FILE,
     MODEL_FILE,
@@ -51,12 +52,13 @@ MODEL_ARTIFACT = "model"
 SHA256_PARAM = "bundle.sha256."
 """Prefix of the run parameters holding the sha256 of each bundle file (params are immutable
 once logged, unlike tags, so the record cannot be edited to match a swapped artifact)."""
-VERIFIED_FILES = (MODEL_FILE, PLAYBOOK_FILE, PARAMS_FILE)
-"""The bundle files a registered model must match before it is unpickled (also handed to the
+VERIFIED_FILES = (MODEL_FILE, ARRAYS_FILE, PLAYBOOK_FILE, PARAMS_FILE)
+"""The bundle files a registered model must match before it is loaded (also handed to the
 pyfunc model as its ``model_config``)."""
 _BUNDLE_FILES = (
     METADATA_FILE,
     MODEL_FILE,
+    ARRAYS_FILE,
     PLAYBOOK_FILE,
     PARAMS_FILE,
     SIGNATURE_FILE,
@@ -265,14 +267,6 @@ def bundle_checksums(bundle_dir: Path) -> dict[str, str]:
     }
 
 
-class _QuietCloudpickleWarning(logging.Filter):
-    """MLflow warns on every pyfunc logged as an object. Ours is a class of an installed
-    package (pickled by reference), and the bundle's own checksums guard the real payload."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "causes it to be serialized using CloudPickle" not in record.getMessage()
-
-
 def log_bundle(
     bundle_dir: str | Path,
     *,
@@ -327,7 +321,7 @@ def log_bundle(
     with mlflow_at(uri) as mlflow:
         from triage_ml.store.pyfunc import (
             BUNDLE_ARTIFACT,
-            TriagePyfunc,
+            MODEL_CODE,
             example_posts,
             signature_for,
         )
@@ -355,21 +349,16 @@ def log_bundle(
             mlflow.log_dict(meta.get("metrics") or {}, "metrics.json")
             if plots_dir is not None and Path(plots_dir).is_dir():
                 mlflow.log_artifacts(str(plots_dir), "plots")
-            quiet = _QuietCloudpickleWarning()
-            pyfunc_log = logging.getLogger("mlflow.pyfunc")
-            pyfunc_log.addFilter(quiet)
-            try:
-                info = mlflow.pyfunc.log_model(
-                    name=MODEL_ARTIFACT,
-                    python_model=TriagePyfunc(),
-                    artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-                    model_config={"sha256": pinned_checksums(checksums)},
-                    signature=signature_for(bundle.labels),
-                    input_example=example_posts(),
-                    pip_requirements=pip_requirements(),
-                )
-            finally:
-                pyfunc_log.removeFilter(quiet)
+            # logged from code: MLflow stores pyfunc_model.py, not a pickle of an object
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=str(MODEL_CODE),
+                artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+                model_config={"sha256": pinned_checksums(checksums)},
+                signature=signature_for(bundle.labels),
+                input_example=example_posts(),
+                pip_requirements=pip_requirements(),
+            )
         tracked = TrackedRun(
             run_id=run.info.run_id,
             experiment_id=experiment_id,
