@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 
 from serve import errors
 from serve.errors import ApiError
+from serve.feedback import RequestIdMiddleware, feedback_router
 from serve.loader import LoadedModel, ModelHolder, source_for
 from serve.middleware import BodyLimitMiddleware, MetricsMiddleware
 from serve.schemas import (
@@ -389,6 +390,8 @@ def create_app() -> FastAPI:
     app.add_middleware(MetricsMiddleware)  # outermost: sees every request, even a 413
     errors.install(app)
     app.include_router(router)
+    app.include_router(feedback_router(require_api_key, require_model))
+    app.add_middleware(RequestIdMiddleware)  # X-Request-ID on every response
     return app
 
 

@@ -22,7 +22,9 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from serve.app import create_app
+from serve.feedback import get_feedback_store
 from serve.settings import Settings, get_settings
+from triage_ml.feedback import open_store
 
 KEY, ADMIN = "schema-key-" + "k" * 20, "schema-admin-" + "a" * 20
 EXAMPLES = 60
@@ -39,6 +41,8 @@ OPERATIONS = [
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("POST", "/v1/feedback"),
+    ("DELETE", "/v1/feedback/{post_id}"),
 ]
 
 
@@ -59,6 +63,8 @@ def schema(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Iterat
     )
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: service
+    store = open_store(f"sqlite:///{root.parent / 'feedback.db'}")  # never the project's file
+    app.dependency_overrides[get_feedback_store] = lambda: store
     with TestClient(app):  # runs the lifespan: the model is loaded for every generated call
         yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
