@@ -74,7 +74,7 @@ def plot_waits(result: ReplayResult) -> Figure:
     ax.set_ylabel("minutes from post to reply (log)", fontsize=9)
     k = result.info.get("featured_agents")
     _style(ax, f"Wait per true label and order, {k} agents (whiskers: 10th-90th percentile)")
-    ax.legend(fontsize=8, frameon=False, loc="upper left", ncols=2)
+    fig.legend(fontsize=8, frameon=False, loc="outside lower center", ncols=len(orderings))
     return fig
 
 
@@ -121,7 +121,7 @@ def plot_within_by_agents(result: ReplayResult) -> Figure:
         _style(ax, title)
     axes[0].legend(fontsize=8, frameon=False, loc="lower right")
     fig.suptitle(
-        f"Answered in time as staffing grows ({result.info.get('handling_minutes')} min per "
+        f"Answered in time as staffing grows ({result.info.get('handling_minutes'):g} min per "
         "post; dotted: arrival order keeps up)",
         fontsize=10,
         color=_INK,
