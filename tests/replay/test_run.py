@@ -148,3 +148,23 @@ def test_business_hours_replay_by_hand() -> None:
     # the truth's order serves Monday's complaint before Saturday's unlabelled post
     waits, _ = serve_inbox(inbox, "oracle", 1)
     assert waits.tolist() == [3 * 1440 - 7 * 60 - 50 + 10, 2 * 1440 - 60 + 50, 25]
+
+
+def test_playbook_handling_minutes_per_label_win_over_the_default() -> None:
+    raw = yaml.safe_load(default_playbook_path().read_text())
+    raw["handling_minutes"] = {"complaint": 12, "influencer": 30}
+    book = parse_playbook(raw)
+    frame, _ = validate_posts(POSTS, label_set=LABELS, require_labels=True)
+    Y = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]], dtype=bool)
+    truth = prioritise(book, LABELS, Y, np.zeros(3), frame["created_at"])
+    inbox = build_inbox(frame, LABELS, truth.tier, truth.respond_by, book, 4, load_keywords())
+    assert inbox.handling.tolist() == [12.0, 4.0, 12.0]
+
+
+def test_public_names_resolve() -> None:
+    import triage_ml.replay as package
+
+    for name in dir(package):
+        value = getattr(package, name)
+        assert getattr(value, "__module__", "triage_ml.replay.").startswith("triage_ml.replay.")
+    assert callable(package.simulate_inbox) and callable(package.replay)
