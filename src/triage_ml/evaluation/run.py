@@ -7,10 +7,11 @@ Shared by ``triage-ml train`` and the DVC ``train`` stage. The modelling itself 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from triage_ml.contract.digest import fingerprint
@@ -41,6 +42,9 @@ class TrainingResult:
     test_predictions: Predictions
     bundle_path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    data_source: str = ""
+    n_feedback: int = 0
+    """Training rows whose labels or urgency came from agents' corrections."""
 
     def summary_rows(self) -> list[tuple[str, str]]:
         return summary_rows(self.metrics)
@@ -66,25 +70,52 @@ def train_and_evaluate(
 
 
 def run_training(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     params: Params,
     out: str | Path,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainingResult:
-    """Read, train, evaluate and write the bundle to ``out`` (atomically)."""
+    """Read, train, evaluate and write the bundle to ``out`` (atomically).
+
+    ``data`` is one labelled history, or several files: histories and corrections exports
+    (:func:`triage_ml.feedback.merge_training_data`; the corrections win).
+    """
     progress("reading history")
-    frame, report = load_history(
-        data,
-        label_set=list(params.labels.names),
-        exclusive=params.labels.exclusive,
-        require_labels=True,
-        min_examples=params.train.min_examples,
-    )
+    paths = [data] if isinstance(data, str | Path) else list(data)
+    feedback: dict | None = None
+    if len(paths) == 1:
+        source = str(paths[0])
+        frame, report = load_history(
+            paths[0],
+            label_set=list(params.labels.names),
+            exclusive=params.labels.exclusive,
+            require_labels=True,
+            min_examples=params.train.min_examples,
+        )
+        from_feedback = added = np.zeros(len(frame), dtype=bool)
+    else:
+        from triage_ml.feedback.merge import merge_training_data
+
+        merged = merge_training_data(
+            paths,
+            label_set=list(params.labels.names),
+            exclusive=params.labels.exclusive,
+            min_examples=params.train.min_examples,
+        )
+        frame, report, source = merged.frame, merged.report, merged.source
+        from_feedback, added = merged.from_feedback, merged.added
+        feedback = {"histories": merged.histories, "corrections": merged.corrections}
     notes = []
     unlabelled = frame["labels"].isna()
     if unlabelled.any():
         notes.append(f"{int(unlabelled.sum())} posts without a labels value were not used")
         frame = frame[~unlabelled].reset_index(drop=True)
+        kept = ~unlabelled.to_numpy()
+        from_feedback, added = from_feedback[kept], added[kept]
+    n_feedback = int(from_feedback.sum())
+    if feedback is not None:
+        feedback.update(rows=n_feedback, new_posts=int(added.sum()))
+        feedback["history_rows_corrected"] = n_feedback - feedback["new_posts"]
     playbook = load_playbook(params.train.playbook)
     unknown = playbook.unknown_labels(list(params.labels.names))
     if unknown:
@@ -103,7 +134,9 @@ def run_training(
         params.model_dump(mode="json"),
         extra_metadata={
             "data_fingerprint": digest,
-            "data_source": str(data),
+            "data_source": source,
+            "n_feedback": n_feedback,
+            **({"feedback": feedback} if feedback is not None else {}),
             "n_train": len(frame) - len(test),
             "n_test": len(test),
             "split": how,
@@ -125,4 +158,6 @@ def run_training(
         test_predictions=preds,
         bundle_path=path,
         notes=notes,
+        data_source=source,
+        n_feedback=n_feedback,
     )

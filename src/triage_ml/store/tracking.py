@@ -301,12 +301,14 @@ def log_bundle(
             "data.n_train": str(meta.get("n_train", "")),
             "data.n_test": str(meta.get("n_test", "")),
             "data.split": str(meta.get("split", "")),
+            "data.n_feedback": str(meta.get("n_feedback", 0)),
         }
     )
     logged.update({f"{SHA256_PARAM}{name}": digest for name, digest in checksums.items()})
     metrics = metrics_to_log(meta.get("metrics") or {})
     if "training_seconds" in meta:
         metrics["training_seconds"] = float(meta["training_seconds"])
+    metrics["feedback_rows"] = float(meta.get("n_feedback", 0))  # rows from agents' corrections
     run_tags = {
         **git_state(project_root()),
         "triage.version": _version("triage-ml"),
