@@ -19,7 +19,9 @@ from serve.errors import ApiError
 log = logging.getLogger("serve")
 
 
-async def _send_json(send: Send, status: int, body: dict) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -28,6 +30,7 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
             ],
         }
     )
@@ -130,3 +133,46 @@ class BodyLimitMiddleware:
             return incoming
 
         await self.app(scope, limited_receive, send)
+
+
+UNLIMITED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))
+
+
+class ConcurrencyLimitMiddleware:
+    """Answers 503 with ``Retry-After`` when a worker already handles ``TRIAGE_MAX_CONCURRENT``
+    requests, instead of queueing work it cannot finish soon.
+
+    One event loop per worker, so a plain counter is exact. Health, readiness and metrics are
+    not counted: a busy worker is alive, and its metrics are what shows it is busy.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        settings = getattr(scope["app"].state, "settings", None) if "app" in scope else None
+        limit = settings.max_concurrent if settings is not None else None
+        if limit is not None and self.in_flight >= limit:
+            from serve.metrics import get_metrics
+
+            get_metrics().errors.labels(kind="overloaded").inc()
+            await _send_json(
+                send,
+                503,
+                {
+                    "detail": f"this worker is already handling {limit:,} requests "
+                    "(TRIAGE_MAX_CONCURRENT); retry in a second, or send posts in fewer, "
+                    "larger requests"
+                },
+                headers=[(b"retry-after", b"1")],
+            )
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1

@@ -14,11 +14,39 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from triage_ml.contract import MAX_TEXT_CHARS
+from triage_ml.contract import (
+    DATE_RANGE,
+    ID_RULE,
+    MAX_FLOAT_ID,
+    MAX_TEXT_CHARS,
+    MAX_YEAR,
+    MIN_YEAR,
+)
 
 POST_FIELDS = ("id", "text", "created_at", "channel", "author_followers", "author_verified")
 MAX_FOLLOWERS = 10**12
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# What the schema promises is what the service accepts, so that a client generated from
+# /openapi.json can trust it (schemathesis checks both ways). Patterns are written in the
+# subset that ECMA-262, Python and Rust regexes read alike.
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+"""At least one character that is not whitespace (exactly what Python's ``str.strip`` trims)."""
+_YEAR = "(?:19[7-9][0-9]|20[0-9][0-9])"
+_LEAP_YEAR = "(?:19(?:7[26]|8[048]|9[26])|20(?:[02468][048]|[13579][26]))"
+_MONTH_DAY = (
+    "(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_TIME = (
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?"
+)
+CREATED_AT_PATTERN = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
+"""ISO-8601 dates and date-times from MIN_YEAR to MAX_YEAR (the contract's bounds), with real
+calendar days (29 February in leap years only; every fourth year is one in this range)."""
+_CREATED_AT = re.compile(CREATED_AT_PATTERN)
 
 EXAMPLE_POST = {
     "id": "p-1042",
@@ -65,18 +93,23 @@ class Post(_Request):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_POST]})
 
     id: str | int = Field(
-        description="Unique id within the request, echoed in the result (as a string).",
-        json_schema_extra={"maxLength": 512},
+        description="Unique id within the request, echoed in the result (as a string): text "
+        "with at least one non-space character, or a whole number. A number sent as a float "
+        f"(7.0) is taken as that integer when it is at most {MAX_FLOAT_ID:,} in size.",
+        json_schema_extra={"maxLength": 512, "pattern": NOT_BLANK},
     )
     text: str = Field(
-        description=f"The post: 1 to {MAX_TEXT_CHARS:,} characters after trimming spaces.",
-        json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT_CHARS},
+        description=f"The post: at most {MAX_TEXT_CHARS:,} characters as sent, at least one of "
+        "them not a space.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT_CHARS, "pattern": NOT_BLANK},
     )
     created_at: str | None = Field(
         None,
         max_length=64,
-        description="ISO-8601 time of the post (2026-11-22T10:00:00Z; no offset = UTC). The "
-        "response deadline counts from here; absent = from the time of scoring.",
+        description="ISO-8601 date or date-time of the post, from "
+        f"{DATE_RANGE} (2026-11-22T10:00:00Z; no offset = UTC). The response deadline counts "
+        "from here; absent = from the time of scoring.",
+        json_schema_extra={"pattern": CREATED_AT_PATTERN},
     )
     channel: str | None = Field(
         None, max_length=100, description="twitter, facebook, instagram, forum, email..."
@@ -86,9 +119,49 @@ class Post(_Request):
     )
     author_verified: bool | None = Field(None, description="Whether the author is verified.")
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _float_id(cls, value: Any) -> Any:
+        # JSON has one number type: 7.0 is the integer 7 (JSON Schema agrees), but a float
+        # cannot hold 1e30's or 1.5's digits as an id; the same rule as in files (ID_RULE)
+        if isinstance(value, float):
+            if value.is_integer() and abs(value) <= MAX_FLOAT_ID:
+                return int(value)
+            raise ValueError(f"found {value!r}; {ID_RULE}")
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _text_length(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(
+                f"text is missing or empty; a post needs 1 to {MAX_TEXT_CHARS:,} characters"
+            )
+        if len(value) > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"text is too long ({len(value):,} characters as sent); at most "
+                f"{MAX_TEXT_CHARS:,} characters are allowed"
+            )
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _created_at(cls, value: str | None) -> str | None:
+        if value is None or _CREATED_AT.fullmatch(value):
+            return value
+        year = value[:4]
+        if year.isascii() and year.isdigit() and not MIN_YEAR <= int(year) <= MAX_YEAR:
+            raise ValueError(f"found {value[:40]!r}; created_at must be a date from {DATE_RANGE}")
+        raise ValueError(
+            f"cannot read {value[:40]!r} as a date-time; use ISO-8601 such as "
+            f"2024-05-01T09:30:00Z or 2024-05-01 (a date from {DATE_RANGE}; no offset = UTC)"
+        )
+
     @field_validator("id")
     @classmethod
     def _id_length(cls, value: str | int) -> str | int:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("id is missing or empty; every post needs a unique id")
         if isinstance(value, str) and len(value) > 512:
             raise ValueError(f"an id has at most 512 characters, got {len(value):,}")
         return value
@@ -112,8 +185,9 @@ class ScoreRequest(_Request):
 
     posts: list[Post] = Field(
         min_length=1,
-        description="1 to TRIAGE_MAX_BATCH posts (default 1,000; more is a 413). Ids must be "
-        "unique within the request.",
+        description="1 to TRIAGE_MAX_BATCH posts (default 1,000; more is a 413) with at most "
+        "TRIAGE_MAX_CHARS characters of text in all (default 200,000; more is a 413). Ids must "
+        "be unique within the request.",
     )
 
 

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     """Most posts in one request; more is a 413."""
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
     """Largest request body in bytes; more is a 413 (1,000 posts of 10,000 characters fit)."""
+    max_chars: int = Field(200_000, ge=10_000, le=100_000_000)
+    """Most characters of post text in one request (all posts together); more is a 413. Scoring
+    costs about 2-5 microseconds per character, so this bounds one request's CPU time."""
+    max_concurrent: int = Field(32, ge=1, le=10_000)
+    """Most requests one worker handles at once (health, readiness and metrics excepted); more
+    is a 503 with Retry-After."""
     reload_interval: float = Field(10.0, ge=0.0)
     """Seconds between checks of the bundle / registry alias for a new model; 0 = never."""
     host: str = "127.0.0.1"

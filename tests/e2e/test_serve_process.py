@@ -219,3 +219,33 @@ print("ok")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_no_key_token_or_post_text_reaches_any_log_line(model_root: Path, tmp_path: Path) -> None:
+    """Keys in headers and in the query string, a bearer token, wrong keys, post text in bodies,
+    paths and queries: none of them may appear in the process's output (debug level)."""
+    token, wrong, text = "tok-" + "t" * 24, "wrong-" + "w" * 24, "zqxj-private-customer-sentence"
+    secrets = (KEY, ADMIN, token, wrong, text)
+    env = {"TRIAGE_LOG_LEVEL": "debug"}
+    with service(model_root, tmp_path, **env) as url, httpx.Client(base_url=url) as c:
+        posts = {"posts": [{"id": "s-1", "text": f"{text}, my order never arrived"}]}
+        sent = [
+            c.post("/v1/score", json=posts, headers={"X-API-Key": KEY}),
+            c.post(f"/v1/score?api_key={KEY}&reasons=false", json=posts),
+            c.post(f"/v1/score?token={token}", json=posts, headers={"X-API-Key": KEY}),
+            c.post("/v1/score", json=posts, headers={"Authorization": f"Bearer {token}"}),
+            c.post("/v1/score", json=posts, headers={"X-API-Key": wrong}),
+            c.get(f"/v1/model?key={wrong}", headers={"X-API-Key": KEY}),
+            c.post("/v1/admin/reload", headers={"X-API-Key": ADMIN}),
+            c.post(f"/v1/admin/reload?admin_key={ADMIN}"),
+            c.post("/v1/score", json={"posts": [{"id": "s-2", "text": text, "x": 1}]}),
+            c.post("/v1/score", content=f'{{"posts": [{{"text": "{text}"'.encode()),
+            c.get(f"/v1/score/{text}"),
+            c.get(f"/healthz?q={text}"),
+        ]
+        assert [r.status_code for r in sent[:4]] == [200, 401, 200, 401]
+    log = next(tmp_path.glob("service-*.log")).read_text()
+    assert '"POST /v1/score HTTP/1.1" 200' in log  # the access log is on
+    assert "/v1/score?reasons=false&[1 hidden parameter]" in log
+    leaked = [s for s in secrets if s in log]
+    assert not leaked, f"{leaked} found in the service log:\n{log[-3000:]}"
