@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             keywords=load_keywords(KEYWORDS),
             source=f"{DATASET}, days from {REPLAY_FROM} (Pacific)",
         )
+    result.info["keywords"]["source"] = str(KEYWORDS.relative_to(PARAMS_DIR.parents[1]))
     result.info["benchmark"] = {
         "command": "python -m benchmarks.replay_airline",
         "train_posts": len(train),
