@@ -17,17 +17,31 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit, log_softmax
 
 
-def fit_stack(lin: np.ndarray, enc: np.ndarray, Y: np.ndarray, exclusive: bool) -> np.ndarray:
+def fit_stack(
+    lin: np.ndarray,
+    enc: np.ndarray,
+    Y: np.ndarray,
+    exclusive: bool,
+    balanced: bool = False,
+) -> np.ndarray:
     """Stack weights from held-out logits: ``(k, 3)`` rows of (a, b, c) per label, or
-    ``(1, 2)`` (a, b) for an exclusive set. A tiny L2 penalty keeps separable labels finite."""
+    ``(1, 2)`` (a, b) for an exclusive set. A tiny L2 penalty keeps separable labels finite.
+
+    ``balanced`` (exclusive sets): each class weighs the same in the fit, as in the models'
+    own training with ``class_weight: balanced``. The decision is the argmax, and the two
+    weights move it: an unweighted fit on unbalanced classes would pull it back towards the
+    frequent classes that the balanced models had moved away from."""
     lin, enc = np.asarray(lin, dtype=np.float64), np.asarray(enc, dtype=np.float64)
     if exclusive:
         y = Y.argmax(axis=1)
         rows = np.arange(len(y))
+        counts = np.bincount(y, minlength=Y.shape[1]).astype(np.float64)
+        sample_weight = 1.0 / counts[y] if balanced else np.ones(len(y))
+        sample_weight /= sample_weight.sum()
 
         def nll_exclusive(w: np.ndarray) -> float:
             logp = log_softmax(w[0] * lin + w[1] * enc, axis=1)
-            return -float(logp[rows, y].mean()) + 1e-4 * float(w @ w)
+            return -float(logp[rows, y] @ sample_weight) + 1e-4 * float(w @ w)
 
         best = minimize(
             nll_exclusive, x0=np.array([0.5, 0.5]), method="L-BFGS-B", bounds=[(0, None)] * 2

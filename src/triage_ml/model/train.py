@@ -344,7 +344,8 @@ def _fit_encoder_stack(
 
     progress("stacking the encoder with the linear model on the held-out posts")
     encoded, encoded_urgency = encoder.logits([texts[i] for i in held], meta[held])
-    stack = fit_stack(linear_oof[held], encoded, Y[held], exclusive)
+    balanced = params.train.classifier.class_weight == "balanced"
+    stack = fit_stack(linear_oof[held], encoded, Y[held], exclusive, balanced)
     if exclusive:
         calibration, thresholds = np.array([[1.0]]), np.zeros(Y.shape[1])
     else:
