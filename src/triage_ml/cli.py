@@ -552,6 +552,7 @@ def replay(
     """Replay a labelled history through a simulated inbox: arrival order vs triage-ml's
     priority vs keyword rules vs the truth, judged on what the helpdesk feels (complaints
     answered within the hour, deadlines met, waits per true label). See docs/replay.md."""
+    from triage_ml.contract import fingerprint
     from triage_ml.decide import load_playbook
     from triage_ml.replay import agents_sweep, load_keywords, write_replay
     from triage_ml.replay import replay as run_replay
@@ -590,10 +591,10 @@ def replay(
         sweep.add_row(str(k), *[_pct(at.loc[o, headline]) for o in info["orderings"]])
     k = info["featured_agents"]
     at = result.at(k)
-    detail = Table(title=f"at {k} agents", title_justify="left")
+    detail = Table(title=f"at {k} agent{'s' if k > 1 else ''}", title_justify="left")
     cols = [
         ("within deadline", "within_deadline", _pct),
-        ("SLA breaches", "sla_breaches", str),
+        ("SLA breaches", "sla_breaches", _count),
         ("complaints <= 60 min", "complaint_within_60", _pct),
         ("high urgency in deadline", "high_urgency_within_deadline", _pct),
         ("complaint wait p50/p90", ("complaint_wait_median", "complaint_wait_p90"), _minutes),
@@ -618,6 +619,11 @@ def replay(
         ("business hours", "declared" if info["business_hours"] else "none (24/7)"),
         ("arrival order keeps up at", str(info["keeps_up_agents"] or "not within the sweep")),
     ]
+    if bundle.metadata.get("data_fingerprint") == fingerprint(history):
+        _note(
+            "this is the history the model was trained on: its order looks better than it "
+            "would on new posts; replay posts from after the training data"
+        )
     if out:
         no_plots = _plots_unavailable()
         if no_plots:
@@ -626,6 +632,10 @@ def replay(
         rows.append(("written to", f"{out} ({', '.join(p.name for p in written.values())})"))
     rows.append(("time", f"{time.perf_counter() - started:.1f} s"))
     Console().print(_table("triage-ml replay", rows))
+
+
+def _count(value) -> str:
+    return f"{int(value):,}"
 
 
 def _pct(value) -> str:
