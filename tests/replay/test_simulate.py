@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triage_ml.replay.simulate import simulate_inbox
 
@@ -62,3 +64,31 @@ def test_bad_arguments_are_clear(kwargs, message) -> None:
     args = {"arrival": ARRIVAL, "handling": HANDLING, "rank": RANK, "agents": 3} | kwargs
     with pytest.raises(ValueError, match=message):
         simulate_inbox(**args)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.lists(
+        st.tuples(st.integers(0, 60), st.integers(1, 15), st.integers(0, 3)),
+        min_size=1,
+        max_size=30,
+    ),
+)
+def test_agents_never_idle_while_posts_wait(agents, posts) -> None:
+    arrival, handling, rank = (np.array(col, dtype=float) for col in zip(*posts, strict=True))
+    served = simulate_inbox(arrival, handling, rank, agents)
+    assert (served.started >= arrival).all()
+    assert np.allclose(served.answered - served.started, handling)
+    busy = sorted(zip(served.started, served.answered, served.agent, strict=True))
+    for a in range(agents):  # one post at a time per agent
+        mine = [(s, e) for s, e, g in busy if g == a]
+        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(mine, mine[1:], strict=False))
+    for i in np.flatnonzero(served.started > arrival):
+        # a post that waited found every agent busy from its arrival until it was taken
+        t = arrival[i]
+        working = sum(s <= t < e for s, e, _ in busy)
+        assert working == agents, (i, t)
+        # ... and nobody took a worse-ranked post while it waited
+        later = (served.started > t) & (served.started < served.started[i])
+        assert not (later & (rank > rank[i])).any()
