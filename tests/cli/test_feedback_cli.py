@@ -170,3 +170,18 @@ def test_bad_feedback_commands_exit_2_with_one_line(args, words, tmp_path: Path)
     result = runner.invoke(app, [*args, *url])
     assert result.exit_code == 2, result.output
     assert words in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("hidden", ["sqlalchemy", "alembic"])
+def test_without_the_feedback_extra_the_command_names_it(
+    hidden: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, hidden, None)  # what an absent package looks like
+    result = runner.invoke(
+        app, ["feedback", "delete", "p-1", "--url", f"sqlite:///{tmp_path}/f.db"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "needs the 'feedback' extra" in result.output
+    assert "pip install 'triage-ml[feedback]'" in result.output

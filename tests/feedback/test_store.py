@@ -208,3 +208,35 @@ def test_importing_the_package_loads_no_database_library() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "open_store" in done.stdout and "FeedbackStore" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "urgency"),
+    [
+        (["influencer", "complaint"], None),
+        ("complaint; sales_lead", 0.25),
+        ([], "Critical"),
+        (None, 1),
+        (["complaint", "complaint"], 0.0),
+        (None, " medium "),
+    ],
+)
+def test_the_quick_path_agrees_with_the_contracts_general_checks(
+    labels, urgency, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import triage_ml.feedback.corrections as module
+
+    record = correction(labels=labels, urgency=urgency)
+    assert (
+        module._quick_labels_and_urgency(
+            record.get("labels") if not isinstance(labels, list) else ";".join(labels),
+            urgency,
+            LABELS,
+            False,
+        )
+        is not None
+    )  # these take the quick path
+    quick = validate_correction(record, label_set=LABELS)
+    monkeypatch.setattr(module, "_quick_labels_and_urgency", lambda *a: None)
+    general = validate_correction(record, label_set=LABELS)
+    assert quick == general

@@ -50,9 +50,16 @@ def root(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Path:
 
 
 def settings_for(root: Path) -> Settings:
-    return Settings(
-        model_root=root, api_keys=(KEY,), reload_interval=0, bundle_key="", gc_freeze=False
-    )
+    values = {
+        "model_root": root,
+        "api_keys": (KEY,),
+        "reload_interval": 0,
+        "bundle_key": "",
+        "gc_freeze": False,
+    }
+    if "allow_unsigned" in Settings.model_fields:  # the session's bundle is unsigned
+        values["allow_unsigned"] = True
+    return Settings(**values)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from triage_ml.contract.columns import CANONICAL_COLUMNS
+from triage_ml.contract.columns import CANONICAL_COLUMNS, URGENCY_LEVELS
 from triage_ml.contract.errors import DataError
 from triage_ml.contract.validation import validate_posts
 
@@ -77,6 +77,39 @@ def _text_field(
     return value
 
 
+def _quick_labels_and_urgency(
+    labels: Any, urgency: Any, declared: list[str], exclusive: bool
+) -> tuple[str | None, float] | None:
+    """Canonical labels and urgency of an ordinary correction in plain Python, else ``None``.
+
+    The general checks cost tens of milliseconds of pandas per call; a correction whose labels
+    are declared ones and whose urgency is a number in [0, 1] or a level name does not need
+    them. Anything else (including every invalid value) returns ``None`` and goes through
+    :func:`~triage_ml.contract.validate_posts`, which words the error; the tests compare both.
+    """
+    canonical_labels: str | None = None
+    if labels is not None:
+        if not isinstance(labels, str):
+            return None
+        tokens = {t.strip() for t in labels.split(";")} - {""}
+        if not tokens <= set(declared) or (exclusive and len(tokens) != 1):
+            return None
+        canonical_labels = ";".join(label for label in declared if label in tokens)
+    value = float("nan")
+    if isinstance(urgency, str):
+        level = URGENCY_LEVELS.get(urgency.strip().lower())
+        if level is None:
+            return None
+        value = level
+    elif isinstance(urgency, int | float) and not isinstance(urgency, bool):
+        if not 0.0 <= float(urgency) <= 1.0:
+            return None
+        value = float(urgency)
+    elif urgency is not None:
+        return None
+    return canonical_labels, value
+
+
 def validate_correction(
     record: Mapping[str, Any],
     *,
@@ -129,13 +162,24 @@ def validate_correction(
             DataError(f"an id has at most {MAX_ID_CHARS} characters", source=source, column="id")
         )
     canonical = None
+    quick = _quick_labels_and_urgency(labels, urgency, list(label_set), exclusive)
     try:
-        canonical, _ = validate_posts(
-            pd.DataFrame({c: [v] for c, v in row.items()}),
-            label_set=label_set,
-            exclusive=exclusive,
-            source=source,
-        )
+        if quick is None:  # the contract's general checks decide, and word any error
+            canonical, _ = validate_posts(
+                pd.DataFrame({c: [v] for c, v in row.items()}),
+                label_set=label_set,
+                exclusive=exclusive,
+                source=source,
+            )
+        else:  # ordinary labels and urgency: the post alone takes the small-batch path
+            post = {c: [v] for c, v in row.items() if c not in ("labels", "urgency")}
+            canonical, _ = validate_posts(
+                pd.DataFrame(post), label_set=label_set, exclusive=exclusive, source=source
+            )
+            canonical = canonical.assign(
+                labels=pd.Series([quick[0]], dtype=object),
+                urgency=pd.Series([quick[1]], dtype="float64"),
+            )
     except DataError as err:  # one post: the row number says nothing, the field does
         problems += [
             DataError(p.reason, source=source, column=p.column) for p in err.problems or [err]
