@@ -167,4 +167,6 @@ def test_require_names_the_extra_and_passes_when_installed(monkeypatch):
 
 
 def test_every_extra_module_is_known():
-    assert {"serve", "pipeline", "review", "encoder", "finetune", "bench"} == set(EXTRA_MODULES)
+    assert {"serve", "pipeline", "review", "encoder", "finetune", "bench", "feedback"} == set(
+        EXTRA_MODULES
+    )
