@@ -158,6 +158,7 @@ def server(cmd: list[str], env: dict[str, str], port: int, ready: str, logdir: P
 def ours(bundle: Path, port: int, workers: int, logdir: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
     env["TRIAGE_API_KEYS"] = KEY
+    env["TRIAGE_ALLOW_UNSIGNED"] = "true"  # the benchmark's own freshly trained bundle
     cmd = [str(BIN / "triage-ml"), "serve", "--model", str(bundle), "--port", str(port)]
     return server([*cmd, "--workers", str(workers)], env, port, "/readyz", logdir)
 

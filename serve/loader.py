@@ -2,9 +2,9 @@
 
 Each worker process holds one :class:`LoadedModel` and swaps it with a single assignment, so a
 request that started on the old model finishes on it and no request ever sees half a reload.
-A new model is taken only after it has been verified (checksums, and the HMAC signature when
-``TRIAGE_BUNDLE_KEY`` is set) and has scored a test post; anything else is refused with a
-reason and the old model keeps serving.
+A new model is taken only after it has been verified (checksums, and the HMAC signature: with
+no ``TRIAGE_BUNDLE_KEY`` every bundle is refused unless ``TRIAGE_ALLOW_UNSIGNED`` is on) and
+has scored a test post; anything else is refused with a reason and the old model keeps serving.
 
 Several workers do not share memory, so an admin call reaches only one of them. Every worker
 therefore also polls its source (the bundle directory's files, or the registry alias) and
@@ -117,10 +117,29 @@ class RegistrySource:
         return load_registered(self.uri)
 
 
+class RefusedSource:
+    """Any source while signatures cannot be checked and unsigned bundles are not allowed."""
+
+    def __init__(self, source: Source, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        self.description = source.description
+
+    def fingerprint(self) -> str:
+        return self.source.fingerprint()
+
+    def load(self) -> Bundle:
+        raise BundleError(f"{self.description}: {self.reason}")
+
+
 def source_for(settings: Settings) -> Source:
+    source: Source
     if settings.from_registry:
-        return RegistrySource(settings.model, settings.signing_key)
-    return LocalSource(settings.model_root, settings.model, settings.signing_key)
+        source = RegistrySource(settings.model, settings.signing_key)
+    else:
+        source = LocalSource(settings.model_root, settings.model, settings.signing_key)
+    refusal = settings.unsigned_refusal()
+    return source if refusal is None else RefusedSource(source, refusal)
 
 
 @dataclass(frozen=True)
@@ -211,7 +230,7 @@ class ModelHolder:
             started = time.perf_counter()
             try:
                 loaded = self._load(fingerprint)
-            except Exception as err:  # unpickling can raise anything; report, keep serving
+            except Exception as err:  # whatever a refused model raises: report it, keep serving
                 self._refused = fingerprint
                 self.last_error = _reason(err)
                 _count_reload("refused")

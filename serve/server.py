@@ -74,7 +74,10 @@ def configure(
         raise ConfigError(f"invalid TRIAGE_* settings\n{format_validation_error(err)}") from None
     if settings.from_registry:
         require_extra("pipeline", f"serving {settings.model}")
-    else:
+    refusal = settings.unsigned_refusal()
+    if refusal is not None:
+        raise ConfigError(refusal)
+    if not settings.from_registry:
         verify_bundle(settings.model_root / settings.model, key=settings.signing_key)
     if settings.playbook is not None and not settings.playbook.is_file():
         raise ConfigError(f"{settings.playbook}: playbook file not found (TRIAGE_PLAYBOOK)")

@@ -29,9 +29,9 @@ KEY_HELP = (
 def check_model_name(value: str) -> str:
     """A bundle name inside the model root, or a registry URI; never a path.
 
-    The service loads pickles, which is code execution, so where it loads from is fixed by
-    the operator: ``..``, separators and absolute paths are refused here, and the resolved
-    directory is checked again against the root when loading.
+    Where the service loads models from is fixed by the operator, never by a request: ``..``,
+    separators and absolute paths are refused here, and the resolved directory is checked
+    again against the root when loading.
     """
     value = value.strip()
     if value.startswith(REGISTRY_PREFIX):
@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     """Keys for ``/v1/admin/*``; empty = admin endpoints disabled."""
     bundle_key: SecretStr | None = None
     """``TRIAGE_BUNDLE_KEY``: when set, unsigned or wrongly signed bundles are refused."""
+    allow_unsigned: bool = False
+    """Serve bundles without checking a signature. Off by default: with no ``bundle_key`` the
+    service then refuses every bundle; turn it on only where the model folder (or registry)
+    is writable by trusted people alone."""
     max_batch: int = Field(1000, ge=1, le=100_000)
     """Most posts in one request; more is a 413."""
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
@@ -123,6 +127,17 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         """The bundle key for :func:`triage_ml.bundle.load_bundle` ("" = no signature check)."""
         return self.bundle_key.get_secret_value() if self.bundle_key else ""
+
+    def unsigned_refusal(self) -> str | None:
+        """Why no bundle may be loaded (no key to check signatures, unsigned not allowed)."""
+        if self.signing_key or self.allow_unsigned:
+            return None
+        return (
+            "TRIAGE_BUNDLE_KEY is not set, so no bundle signature can be checked and the service "
+            "refuses to load a model: set TRIAGE_BUNDLE_KEY to the key the bundle was signed "
+            "with at training, or TRIAGE_ALLOW_UNSIGNED=true to serve unsigned bundles from a "
+            "model folder only trusted people can write"
+        )
 
     def describe_model(self) -> str:
         """Where the model comes from, for messages and ``/v1/model``."""

@@ -55,7 +55,9 @@ def service(root: Path, tmp_path: Path, *, workers: int = 1, **env: str) -> Iter
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
     environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    environ.update({"TRIAGE_API_KEYS": KEY, "TRIAGE_ADMIN_KEYS": ADMIN, **env})
+    environ.update(
+        {"TRIAGE_API_KEYS": KEY, "TRIAGE_ADMIN_KEYS": ADMIN, "TRIAGE_ALLOW_UNSIGNED": "true", **env}
+    )
     log = (tmp_path / f"service-{port}.log").open("w")
     cmd = [str(CLI), "serve", "--model", str(root / "triage"), "--port", str(port)]
     proc = subprocess.Popen(
@@ -206,7 +208,7 @@ from fastapi.testclient import TestClient
 from serve.app import create_app
 from serve.settings import Settings, get_settings
 app = create_app()
-settings = Settings(model_root={str(root)!r}, reload_interval=0)
+settings = Settings(model_root={str(root)!r}, reload_interval=0, allow_unsigned=True)
 app.dependency_overrides[get_settings] = lambda: settings
 with TestClient(app) as c:
     r = c.post("/v1/score", json={{"posts": [{{"id": "a", "text": "hello"}}]}})

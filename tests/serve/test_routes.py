@@ -45,6 +45,7 @@ def make_settings(root: Path, **overrides) -> Settings:
         "max_body_bytes": 100_000,
         "reload_interval": 0,
         "bundle_key": "",
+        "allow_unsigned": True,  # the session's bundle is unsigned
         "gc_freeze": False,  # the process tests keep the default
     }
     values.update(overrides)

@@ -59,6 +59,7 @@ def schema(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Iterat
         max_body_bytes=300_000,
         reload_interval=0,
         bundle_key="",
+        allow_unsigned=True,
         gc_freeze=False,
     )
     app = create_app()

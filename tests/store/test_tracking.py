@@ -355,6 +355,45 @@ def test_tampered_artifact_is_refused(trained, store, mlflow_env):
         mlflow_env.pyfunc.load_model(f"models:/tamper/{run.version}")
 
 
+class _Payload:
+    """Unpickling this creates the marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_registered_model_with_a_pickled_python_model_is_refused(trained, store, tmp_path):
+    """Someone with write access to the artifact store adds a python_model.pkl and points the
+    MLmodel at it: the models:/ load path refuses the model and runs nothing."""
+    import pickle
+
+    from mlflow import MlflowClient
+
+    bundle_dir, _, _ = trained
+    run = tracking.log_bundle(bundle_dir, tracking_uri=store, register=True, model_name="pkl")
+    model_id = run.model_uri.removeprefix("models:/")
+    location = MlflowClient(store).get_logged_model(model_id).artifact_location
+    model_dir = Path(location.removeprefix("file://"))
+    assert (model_dir / "MLmodel").is_file(), f"artifact store layout changed: {location}"
+    assert not list(model_dir.rglob("*.pkl"))  # logged from code
+    marker = tmp_path / "PWNED"
+    (model_dir / "python_model.pkl").write_bytes(pickle.dumps(_Payload(marker)))
+    import yaml
+
+    spec = yaml.safe_load((model_dir / "MLmodel").read_text())
+    flavor = spec["flavors"]["python_function"]
+    flavor.pop("model_code_path", None)
+    flavor["python_model"] = "python_model.pkl"
+    (model_dir / "MLmodel").write_text(yaml.safe_dump(spec))
+
+    with pytest.raises(BundleError, match="python_model.pkl, a pickled Python object"):
+        registry.load_registered(f"models:/pkl/{run.version}", store)
+    assert not marker.exists(), "the payload ran"
+
+
 def test_cli_register_promote_and_versions(logged, store):
     from typer.testing import CliRunner
 

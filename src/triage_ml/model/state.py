@@ -80,7 +80,8 @@ class TfidfNode(_Strict):
 
 class NormaliserNode(_Strict):
     kind: Literal["normaliser"]
-    model: str
+    model: str = Field(pattern=r"^(blank:[a-z]{2,3}|[A-Za-z_][A-Za-z0-9_]*)$")
+    """``blank:LANG`` or the name of an installed spaCy package, never a path."""
     lemmatize: bool
     mark_negation: bool
     batch_size: int = Field(gt=0)

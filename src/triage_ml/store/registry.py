@@ -21,7 +21,13 @@ from typing import Any
 
 import yaml
 
-from triage_ml.store.bundle import Bundle, BundleError, load_bundle, sha256_file
+from triage_ml.store.bundle import (
+    LEGACY_MODEL_FILE,
+    Bundle,
+    BundleError,
+    load_bundle,
+    sha256_file,
+)
 from triage_ml.store.tracking import (
     MODEL_ARTIFACT,
     MODEL_NAME,
@@ -235,6 +241,12 @@ def load_registered(
         raise TrackingError(f"{where}: the run that logged it is gone: {err.message}") from None
     expected = _recorded_checksums(run)
     missing = [n for n in VERIFIED_FILES if n not in expected]
+    if missing and LEGACY_MODEL_FILE in expected:
+        raise BundleError(
+            f"{where}: logged by an older triage-ml, its model is a pickle ({LEGACY_MODEL_FILE}) "
+            "and is not loaded because unpickling can run any code. Retrain and register the "
+            "new run, or convert the bundle you trust ('triage-ml convert OLD NEW') and log it"
+        )
     if missing:
         raise BundleError(
             f"{where}: the run records no sha256 for {', '.join(missing)}; it was not logged "
