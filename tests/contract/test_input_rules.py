@@ -163,3 +163,26 @@ def test_training_refuses_dates_out_of_range_in_a_file(tmp_path):
         load_history(path, label_set=LABELS, min_examples=0)
     assert err.value.column == "created_at" and err.value.rows == [2]
     assert "9999-01-01" in str(err.value) and DATE_RANGE in str(err.value)
+
+
+def test_a_string_column_with_invalid_utf8_names_the_column_and_rows(tmp_path):
+    """Parquet readers do not check UTF-8 in string columns; pandas failed on it later."""
+    path = tmp_path / "x.parquet"
+    table = pa.table({"id": ["a", "b"], "text": ["hello", "wxyz"]})
+    pq.write_table(table, path, compression="none", use_dictionary=False, write_statistics=False)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"wxyz", b"\xffxyz"))
+    with pytest.raises(DataError) as err:
+        validate_posts(read_table(path), label_set=LABELS)
+    assert err.value.column == "text" and err.value.rows == [2]
+
+
+@pytest.mark.parametrize("column", ["id", "text", "channel", "created_at", "urgency"])
+@pytest.mark.parametrize("value", [[1], {"a": 1}, []], ids=["list", "object", "empty list"])
+def test_lists_and_objects_in_a_cell_are_a_data_error(tmp_path, column, value):
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps({"id": "a", "text": "hi", column: value}) + "\n")
+    with pytest.raises(DataError) as err:
+        validate_posts(read_table(path), label_set=LABELS, source=str(path))
+    assert err.value.column == column and err.value.rows == [1]
+    assert repr(value) in str(err.value)

@@ -74,16 +74,47 @@ class _Checks:
 
 
 def _values(series: pd.Series, mask: np.ndarray) -> str:
-    """The first few distinct offending values, quoted and shortened."""
-    uniq = pd.unique(series[mask].astype(object))[:_SHOW_VALUES]
-    return ", ".join(_short(repr(v), 40) for v in uniq)
+    """The first few distinct offending values, quoted and shortened (lists and objects from
+    JSON included, which cannot be hashed)."""
+    shown: dict[str, None] = {}
+    for value in series[mask].astype(object):
+        shown.setdefault(_short(repr(value), 40))
+        if len(shown) == _SHOW_VALUES:
+            break
+    return ", ".join(shown)
+
+
+_CONTAINERS = (list, tuple, dict, set, np.ndarray)
+
+
+def _check_not_containers(series: pd.Series | None, column: str, checks: _Checks) -> np.ndarray:
+    """Rows holding a list or an object (JSON arrays and objects) where text is expected; their
+    text form ("[1, 2]") would otherwise pass for a value."""
+    if series is None or series.dtype != object:
+        return np.zeros(0 if series is None else len(series), dtype=bool)
+    found = np.fromiter(
+        (isinstance(v, _CONTAINERS) for v in series.to_numpy(dtype=object)),
+        dtype=bool,
+        count=len(series),
+    )
+    if found.any():
+        checks.add(
+            column,
+            found,
+            f"found {_values(series, found)}; {column} must be a single value (text), "
+            "not a list or an object",
+        )
+    return found
 
 
 def _check_ids(series: pd.Series, checks: _Checks) -> pd.Series:
     inexact = _inexact_ids(series)
     if inexact.any():
         checks.add("id", inexact, f"found {_values(series, inexact)}; {ID_RULE}")
+    inexact |= _check_not_containers(series, "id", checks)  # reported: not missing, not dup
     raw = _id_as_str(series)
+    if inexact.any():  # their text is never used (the error is raised), and lists cannot hash
+        raw = pd.Series(np.where(inexact, "", raw.to_numpy(dtype=object)), dtype="str")
     trimmed, missing = _strings(raw)
     missing = missing & ~inexact
     if missing.any():
@@ -107,6 +138,9 @@ def _check_ids(series: pd.Series, checks: _Checks) -> pd.Series:
 
 
 def _check_text(series: pd.Series, checks: _Checks) -> pd.Series:
+    containers = _check_not_containers(series, "text", checks)
+    if containers.any():
+        series = series.where(~containers, "-")  # reported above; not counted as empty too
     text, empty = _strings(series)
     if empty.any():
         checks.add(

@@ -98,22 +98,30 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
-    """Parquet, with binary columns decoded as UTF-8 (invalid bytes are an error with rows)."""
+    """Parquet, with text checked: binary columns are decoded as UTF-8, and string columns
+    (which Parquet readers do not check) must be valid UTF-8; invalid bytes are an error that
+    names the column and rows. Anything else malformed is refused before pandas sees it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pq.read_table(path)
     for i, field in enumerate(table.schema):
-        if not (
+        column = table.column(i)
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            try:
+                column.validate(full=True)
+                continue
+            except pa.ArrowInvalid:
+                column = column.cast(pa.large_binary())
+        elif not (
             pa.types.is_binary(field.type)
             or pa.types.is_large_binary(field.type)
             or pa.types.is_binary_view(field.type)
         ):
             continue
-        values = table.column(i).to_pylist()
         decoded: list[str | None] = []
         bad: list[int] = []
-        for row, value in enumerate(values, start=1):
+        for row, value in enumerate(column.to_pylist(), start=1):
             try:
                 decoded.append(None if value is None else value.decode("utf-8"))
             except UnicodeDecodeError:
@@ -127,6 +135,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                 rows=bad,
             )
         table = table.set_column(i, field.name, pa.array(decoded, type=pa.string()))
+    table.validate(full=True)  # e.g. invalid UTF-8 inside nested or dictionary columns
     return table.to_pandas()
 
 
@@ -210,11 +219,16 @@ def _records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
+_CONTAINERS = (list, tuple, dict, set, np.ndarray)
+
+
 def _scalar_id(value: Any) -> Any:
     """An id as text; a float that cannot stand for a whole number exactly stays a float, so
     that :func:`_inexact_ids` finds it and the error names it."""
     if isinstance(value, float | np.floating):
         return _float_id(float(value)) or value
+    if isinstance(value, _CONTAINERS):
+        return value  # a JSON array or object: the checks name it instead of its text form
     return str(value)
 
 
@@ -256,8 +270,10 @@ def _id_as_str(series: pd.Series) -> pd.Series:
         out[mask] = series[mask].astype(str)
         return out.astype("str")
     if series.dtype == object:
-        mask = series.notna()
+        mask = series.map(lambda v: isinstance(v, _CONTAINERS) or pd.notna(v)).astype(bool)
         out = series.astype(object).where(mask, None)
         out[mask] = out[mask].map(lambda v: v if isinstance(v, str) else _scalar_id(v))
+        if any(isinstance(v, _CONTAINERS) for v in out[mask]):
+            return out  # left for the checks to refuse, with the values shown
         return out.astype("str")
     return series.astype("str")

@@ -21,6 +21,7 @@ from triage_ml.contract.checks import (
     _check_followers,
     _check_ids,
     _check_labels,
+    _check_not_containers,
     _check_text,
     _check_urgency,
     _check_verified,
@@ -97,6 +98,7 @@ def validate_posts(
     ids = _check_ids(frame["id"], checks)
     text = _check_text(frame["text"], checks)
     created_at = _check_created_at(frame.get("created_at"), n, checks)
+    _check_not_containers(frame.get("channel"), "channel", checks)
     channel = _check_channel(frame.get("channel"), n)
     followers = _check_followers(frame.get("author_followers"), n, checks)
     verified = _check_verified(frame.get("author_verified"), n, checks)
