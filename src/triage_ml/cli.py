@@ -407,18 +407,153 @@ def promote(
     version: Annotated[str, typer.Argument(help="Registered version to make live.")],
     name: ModelName = "triage",
     alias: Annotated[str, typer.Option(help="Alias to move.")] = "champion",
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Labelled posts newer than both models' training data, to compare the "
+            "challenger with the current champion on; repeat it to add a corrections export "
+            "('triage-ml feedback export'), whose labels win."
+        ),
+    ] = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(min=0.0, help="Refuse when the challenger's macro-F1 is lower by more."),
+    ] = 0.01,
+    drop_older: Annotated[
+        bool,
+        typer.Option("--drop-older", help="Drop posts from inside either model's training window."),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote even when the check refuses or cannot run (recorded as a tag on "
+            "the version).",
+        ),
+    ] = False,
     tracking_uri: TrackingUri = None,
 ) -> None:
-    """Point NAME@champion at VERSION; rolling back is promoting an older version."""
+    """Point NAME@champion at VERSION, after checking it is not worse than the current
+    champion on newer labelled posts; rolling back is promoting an older version."""
     from triage_ml._extras import require
+    from triage_ml.monitor import alias_version, require_version, tag_version
     from triage_ml.store import promote as promote_version
 
     require("mlflow", "pipeline", "triage-ml promote")
+    require_version(name, version, tracking_uri)
+    current = alias_version(name, alias, tracking_uri)
+    tags: dict[str, str] = {}
+    if current is not None and current != str(version):
+        tags = _promotion_check(
+            version, current, name, data, tolerance, drop_older, force, tracking_uri
+        )
+    elif current is None:
+        _note(f"no {name}@{alias} yet: version {version} is the first, nothing to compare with")
     previous = promote_version(version, name, alias, tracking_uri)
+    if tags:
+        tag_version(version, tags, name, tracking_uri)
     was = f"version {previous}" if previous else "nothing"
     Console().print(f"{name}@{alias}: {was} -> version {version}")
     if previous and previous != str(version):
-        console.print(f"roll back with: triage-ml promote {previous} --name {name}")
+        console.print(f"roll back with: triage-ml promote {previous} --name {name} --force")
+
+
+def _promotion_check(
+    version, current, name, data, tolerance, drop_older, force, tracking_uri
+) -> dict[str, str]:
+    """Compare the challenger with the champion; refuse (exit 1) or return the tags to record."""
+    from datetime import UTC, datetime
+
+    from triage_ml.contract import ConfigError, DataError
+    from triage_ml.monitor import compare_models
+
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    forced = {"promotion.forced": "true", "promotion.forced_at": stamp}
+    forced["promotion.champion_before"] = str(current)
+    if not data:
+        if force:
+            _note(f"promoting version {version} over version {current} unchecked (--force)")
+            return {**forced, "promotion.forced_reason": "no data given"}
+        raise ConfigError(
+            f"{name}@champion is version {current}: pass --data with labelled posts newer than "
+            f"both models' training data to compare version {version} with it (or --force)"
+        )
+    try:
+        champion, challenger, frame, source = _promotion_inputs(
+            version, current, name, data, tracking_uri
+        )
+        check = compare_models(
+            champion,
+            challenger,
+            frame,
+            tolerance=tolerance,
+            source=source,
+            drop_older=drop_older,
+            names=(f"champion (version {current})", f"challenger (version {version})"),
+        )
+    except DataError as err:
+        if not force:
+            raise
+        _note(f"{err}; promoting anyway (--force)")
+        return {**forced, "promotion.forced_reason": str(err)[:500]}
+    table = Table(
+        title=f"version {version} vs {name}@champion (version {current}) on {check.n_posts} "
+        f"posts created after {check.after}",
+        title_justify="left",
+    )
+    for col in ("model", "macro-F1", "95% interval", "trained on posts until"):
+        table.add_column(col)
+    for score in (check.champion, check.challenger):
+        table.add_row(
+            score.name,
+            f"{score.macro_f1:.4f}",
+            f"{score.ci_low:.4f} - {score.ci_high:.4f}",
+            score.trained_until,
+        )
+    low, high = check.difference_ci
+    table.add_row("difference", f"{check.difference:+.4f}", f"{low:+.4f} - {high:+.4f}", "")
+    Console().print(table)
+    if check.dropped_older:
+        _note(f"{check.dropped_older} posts from inside a training window were dropped")
+    tags = check.tags()
+    if check.passed:
+        console.print(check.verdict())
+        return tags
+    if force:
+        _note(f"{check.verdict()}; promoting anyway (--force)")
+        return {**tags, **forced, "promotion.forced_reason": check.verdict()[:500]}
+    console.print(
+        f"[bold red]refused:[/] {escape(check.verdict())}; version {current} stays "
+        f"{name}@champion (--force overrides, and is recorded on the version)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
+def _promotion_inputs(version, current, name, data, tracking_uri):
+    """Both registered bundles and the labelled posts (corrections winning), checked."""
+    from triage_ml.contract import load_history
+    from triage_ml.store import load_registered
+
+    champion = load_registered(f"models:/{name}/{current}", tracking_uri)
+    challenger = load_registered(f"models:/{name}/{version}", tracking_uri)
+    labels = champion.labels
+    if len(data) == 1:
+        frame, _ = load_history(
+            data[0],
+            label_set=labels,
+            exclusive=champion.triager.exclusive,
+            require_labels=True,
+            min_examples=1,
+        )
+        return champion, challenger, frame, str(data[0])
+    from triage_ml.feedback import merge_training_data
+
+    merged = merge_training_data(
+        data, label_set=labels, exclusive=champion.triager.exclusive, min_examples=1
+    )
+    return champion, challenger, merged.frame, merged.source
 
 
 @app.command()
@@ -644,6 +779,176 @@ def _pct(value) -> str:
 
 def _minutes(*values) -> str:
     return " / ".join("-" if v is None or v != v else f"{float(v):,.0f}" for v in values) + " min"
+
+
+@app.command()
+@handles_errors
+def drift(
+    model: Annotated[Path, typer.Option(help="Bundle directory.")],
+    data: Annotated[
+        Path, typer.Option(help="Recent posts (.csv/.jsonl/.parquet), labels optional.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for drift.json, drift.png and drift.html."),
+    ] = None,
+    playbook: Annotated[
+        Path | None, typer.Option(help="Playbook YAML (default: the bundle's).")
+    ] = None,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help="Exit 1 when a signal is flagged (for cron).")
+    ] = False,
+) -> None:
+    """Compare recent posts with the model's training history: predicted-label mix, scores,
+    vocabulary, text length and metadata, one PSI per signal (see docs/monitoring.md)."""
+    from triage_ml.contract import read_table, validate_posts
+    from triage_ml.decide import load_playbook
+    from triage_ml.monitor import check_drift, reference_of, write_drift_report
+    from triage_ml.store import load_bundle
+
+    bundle = load_bundle(model)
+    reference_of(bundle)  # an old bundle stops here, before the file is read
+    book = load_playbook(playbook) if playbook else None
+    frame, _ = validate_posts(
+        read_table(data), label_set=bundle.labels, require_labels=False, source=str(data)
+    )
+    with console.status("measuring drift"):
+        result = check_drift(bundle, frame, book)
+    table = Table(title=f"triage-ml drift ({bundle.model_version})", title_justify="left")
+    for col in ("signal", "statistic", "value", "threshold", "verdict"):
+        table.add_column(col, justify="right" if col in ("value", "threshold") else "left")
+    for s in result.signals:
+        verdict = s.severity if not s.note else f"{s.severity} ({s.note})"
+        style = "bold red" if s.flagged else None
+        table.add_row(
+            s.name, s.statistic, f"{s.psi:.3f}", f"{s.threshold:.3f}", verdict, style=style
+        )
+    Console().print(table)
+    for term, posts, share in result.new_terms:
+        _note(f"unknown word {term!r} in {posts} recent posts ({share:.1%})")
+    for note in result.notes:
+        _note(note)
+    rows = [
+        ("recent posts", f"{result.n_recent} from {data}"),
+        ("training history", f"{result.n_reference} posts"),
+        ("flagged", ", ".join(s.name for s in result.flagged) or "nothing"),
+    ]
+    if out:
+        no_plots = _plots_unavailable()
+        if no_plots:
+            _note(no_plots)
+        written = write_drift_report(result, out, data_source=str(data), plots=not no_plots)
+        rows.append(("written to", ", ".join(str(p) for p in written.values())))
+    Console().print(_table("triage-ml drift", rows))
+    if fail_on_drift and result.flagged:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def suggest(
+    model: Annotated[Path, typer.Option(help="Bundle directory.")],
+    data: Annotated[Path, typer.Option(help="Unlabelled posts (.csv/.jsonl/.parquet).")],
+    n: Annotated[int, typer.Option("--n", min=1, help="How many posts to suggest.")] = 200,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the ranked ids here (.csv/.jsonl/.parquet).")
+    ] = None,
+) -> None:
+    """Rank posts for labelling: unsure near a label's threshold, weighted by predicted
+    urgency (a mistake on an urgent post costs more). See docs/monitoring.md."""
+    from triage_ml.contract import read_table, validate_posts, write_table
+    from triage_ml.monitor import suggest as rank_posts
+    from triage_ml.store import load_bundle
+
+    bundle = load_bundle(model)
+    frame, _ = validate_posts(
+        read_table(data), label_set=bundle.labels, require_labels=False, source=str(data)
+    )
+    ranked = rank_posts(bundle, frame, n)
+    table = Table(
+        title=f"posts to label next ({len(ranked)} of {len(frame)})", title_justify="left"
+    )
+    for col in ("rank", "id", "priority", "uncertainty", "urgency", "nearest_label", "probability"):
+        table.add_column(col.replace("_", " "))
+    for row in ranked.head(15).itertuples(index=False):
+        table.add_row(
+            str(row.rank),
+            str(row.id),
+            f"{row.priority:.3f}",
+            f"{row.uncertainty:.2f}",
+            f"{row.urgency:.2f}",
+            str(row.nearest_label),
+            f"{row.probability:.2f}",
+        )
+    Console().print(table)
+    if out:
+        write_table(ranked, out)
+        console.print(f"wrote {len(ranked)} ranked ids to {out}")
+
+
+@app.command("compare-shadow")
+@handles_errors
+def compare_shadow(
+    log: Annotated[Path, typer.Argument(help="The service's shadow log (TRIAGE_SHADOW_LOG).")],
+    feedback: Annotated[
+        Path | None,
+        typer.Option(help="Agents' corrections ('triage-ml feedback export'): who was right."),
+    ] = None,
+) -> None:
+    """How often a shadow challenger agrees with the serving model, per label and tier, and,
+    where agents corrected a post, which of the two was right."""
+    from triage_ml.contract import read_table
+    from triage_ml.monitor import compare_shadow as compare
+    from triage_ml.monitor import read_shadow_log
+
+    frame = read_shadow_log(log)
+    corrections = None
+    if feedback is not None:
+        from triage_ml.contract import DataError
+
+        corrections = read_table(feedback)
+        if "id" not in corrections or "labels" not in corrections:
+            raise DataError("needs the columns id and labels", source=str(feedback))
+    report = compare(frame, corrections)
+    versions = {k: ", ".join(v) for k, v in report.versions.items()}
+    Console().print(
+        _table(
+            "triage-ml compare-shadow",
+            [
+                ("posts", str(report.n_posts)),
+                ("champion", versions["champion"]),
+                ("challenger", versions["challenger"]),
+                ("same tier", f"{report.tier_agreement:.1%}"),
+            ],
+        )
+    )
+    table = Table(title="decisions per label", title_justify="left")
+    for col in ("label", "champion predicts", "challenger predicts", "same decision"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for row in report.labels.itertuples():
+        table.add_row(
+            row.label,
+            f"{row.champion_rate:.1%}",
+            f"{row.challenger_rate:.1%}",
+            f"{row.agreement:.1%}",
+        )
+    Console().print(table)
+    tiers = Table(title="tiers: champion (rows) x challenger (columns)", title_justify="left")
+    tiers.add_column("")
+    for col in report.tiers.columns:
+        tiers.add_column(str(col), justify="right")
+    for tier, counts in report.tiers.iterrows():
+        tiers.add_row(str(tier), *[str(int(c)) for c in counts])
+    Console().print(tiers)
+    if report.right is not None:
+        right = Table(title="who was right, on corrected posts", title_justify="left")
+        for col in report.right.columns:
+            right.add_column(col.replace("_", " "), justify="left" if col == "label" else "right")
+        for row in report.right.itertuples(index=False):
+            right.add_row(*[str(v) for v in row])
+        Console().print(right)
+    for note in report.notes:
+        _note(note)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from triage_ml.evaluation.metrics import evaluate, summary_rows
 from triage_ml.evaluation.plots import write_plots
 from triage_ml.model.train import fit, split_history
 from triage_ml.model.triager import Triager
+from triage_ml.monitor.signals import reference_profile, time_range
 from triage_ml.store.bundle import Bundle, save_bundle
 
 
@@ -126,6 +127,8 @@ def run_training(
         frame, params, playbook, progress
     )
     digest = fingerprint(frame)
+    progress("recording reference statistics for drift checks")
+    reference = reference_profile(triager, frame, test, preds)
     progress("writing bundle")
     path = save_bundle(
         out,
@@ -142,6 +145,8 @@ def run_training(
             "split": how,
             "metrics": metrics,
             "training_seconds": round(seconds, 2),
+            "data_time_range": time_range(frame),
+            "reference": reference,
         },
     )
     return TrainingResult(
