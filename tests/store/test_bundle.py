@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from triage_ml.decide.playbook import load_playbook
@@ -23,6 +24,72 @@ def test_round_trip_gives_identical_predictions(triager, bundle, canonical_histo
     np.testing.assert_array_equal(in_memory.probabilities, loaded.probabilities)
     np.testing.assert_array_equal(in_memory.urgency, loaded.urgency)
     assert in_memory.reasons == loaded.reasons
+    _same_scores(triager.score(posts), bundle.triager.score(posts))
+    pd.testing.assert_frame_equal(
+        in_memory.flat().drop(columns="model_version"), loaded.flat().drop(columns="model_version")
+    )
+
+
+def _same_scores(a, b) -> None:
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    np.testing.assert_array_equal(a.predicted, b.predicted)
+    np.testing.assert_array_equal(a.needs_human, b.needs_human)
+    if a.urgency is None:
+        assert b.urgency is None
+    else:
+        np.testing.assert_array_equal(a.urgency, b.urgency)
+    assert a.reasons == b.reasons
+
+
+@pytest.mark.parametrize(
+    "train",
+    [
+        {"calibration": {"cv": 2}, "features": {"char_weight": 0}},
+        {
+            "calibration": {"cv": 2, "holdout": 0.25},
+            "classifier": {"exclusive_solver": "linear_svc", "C": 1.0},
+            "features": {"metadata_weight": 0.1, "word_ngrams": [1, 1]},
+        },
+    ],
+    ids=["softmax", "linear_svc"],
+)
+def test_exclusive_model_round_trip_is_bit_identical(sample_history, tmp_path, train) -> None:
+    from triage_ml.contract.params import Params
+    from triage_ml.contract.validation import validate_posts
+    from triage_ml.model.train import fit
+
+    frame = sample_history.head(300).copy()
+    frame["labels"] = np.where(
+        frame["labels"].str.contains("complaint"),
+        "complaint",
+        np.where(frame["labels"] == "", "other", "praise"),
+    )
+    params = Params.model_validate(
+        {"labels": {"names": ["complaint", "praise", "other"], "exclusive": True}, "train": train}
+    )
+    canon, _ = validate_posts(frame, label_set=params.labels.names, exclusive=True)
+    triager = fit(canon, params)
+    out = save_bundle(
+        tmp_path / "exclusive", triager, load_playbook(), params.model_dump(mode="json"), key=""
+    )
+    loaded = load_bundle(out, key="").triager
+    assert loaded.exclusive and loaded.labels == triager.labels
+    _same_scores(triager.score(canon), loaded.score(canon))
+
+
+def test_a_model_without_urgency_round_trips(sample_history, tmp_path) -> None:
+    from triage_ml.contract.params import Params
+    from triage_ml.contract.validation import validate_posts
+    from triage_ml.model.train import fit
+
+    params = Params.model_validate({"train": {"calibration": {"cv": 2}}})
+    canon, _ = validate_posts(
+        sample_history.head(250).drop(columns=["urgency"]), label_set=params.labels.names
+    )
+    triager = fit(canon, params)
+    assert triager.urgency_coef_ is None
+    out = save_bundle(tmp_path / "b", triager, load_playbook(), params.model_dump(mode="json"))
+    _same_scores(triager.score(canon), load_bundle(out, key="").triager.score(canon))
 
 
 def test_metadata_records_checksums_and_versions(bundle_dir) -> None:

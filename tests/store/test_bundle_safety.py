@@ -149,6 +149,10 @@ CASES = {
         _json_edit(lambda s, m: _ngram_block(s)["vocabulary"].append("zzz-extra")),
         "has shape",
     ),
+    "json: parts that do not fit": (
+        _json_edit(lambda s, m: s["features"]["blocks"][1].update(columns=["text"])),
+        "do not make a working model",
+    ),
     "json: not JSON": (
         lambda b, m: rewrite(b, "model.json", pickled(m)),
         "not a model description written by triage-ml",

@@ -312,6 +312,18 @@ def parse_state(raw: bytes | str) -> TriagerState:
 
 def from_state(state: TriagerState, arrays: dict[str, np.ndarray]) -> Triager:
     """The fitted `Triager` described by ``state`` and ``arrays`` (numeric arrays only)."""
+    try:
+        return _from_state(state, arrays)
+    except StateError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as err:
+        # well-typed parts that do not fit together (a description triage-ml did not write)
+        raise StateError(
+            f"the parts do not make a working model ({type(err).__name__}: {err})"
+        ) from None
+
+
+def _from_state(state: TriagerState, arrays: dict[str, np.ndarray]) -> Triager:
     for name, value in arrays.items():
         if not isinstance(value, np.ndarray) or value.dtype.kind not in _NUMERIC_KINDS:
             kind = getattr(getattr(value, "dtype", None), "str", type(value).__name__)
