@@ -39,6 +39,7 @@ NOT_IMPORTED = {
     "import-linter": "command-line tool (lint-imports, the layer contract)",
     "pytest-timeout": "pytest plugin (the per-test timeout in pyproject.toml)",
     "psycopg": "the PostgreSQL driver SQLAlchemy loads for a postgresql:// feedback store",
+    "dask": "the scale extra: the task library distributed schedules (named for its pin)",
 }
 
 

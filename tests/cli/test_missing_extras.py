@@ -167,6 +167,5 @@ def test_require_names_the_extra_and_passes_when_installed(monkeypatch):
 
 
 def test_every_extra_module_is_known():
-    assert {"serve", "pipeline", "review", "encoder", "finetune", "bench", "feedback"} == set(
-        EXTRA_MODULES
-    )
+    known = {"serve", "pipeline", "review", "encoder", "finetune", "bench", "feedback", "scale"}
+    assert known == set(EXTRA_MODULES)

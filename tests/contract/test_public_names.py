@@ -27,6 +27,9 @@ PACKAGES = {
         "label_matrix": types.FunctionType,
         "load_history": types.FunctionType,
         "read_table": types.FunctionType,
+        "count_rows": types.FunctionType,
+        "iter_table": types.FunctionType,
+        "validate_chunks": types.FunctionType,
         "validate_posts": types.FunctionType,
         "ConfigError": type,
         "Params": type,
@@ -34,6 +37,12 @@ PACKAGES = {
         "load_params": types.FunctionType,
         "PredictionWriter": type,
         "write_table": types.FunctionType,
+        "write_table_chunks": types.FunctionType,
+    },
+    "triage_ml.scale": {
+        "ScoreSummary": type,
+        "score_file": types.FunctionType,
+        "score_dataset_dask": types.FunctionType,
     },
 }
 

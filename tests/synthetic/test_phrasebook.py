@@ -70,7 +70,12 @@ def test_broken_scenario_rows_are_explained(raw: dict, changes: dict, message: s
 
 
 def test_public_names_resolve() -> None:
-    assert sorted(dir(triage_ml.synthetic)) == ["CHANNELS", "LABELS", "generate_sample"]
+    assert sorted(dir(triage_ml.synthetic)) == [
+        "CHANNELS",
+        "LABELS",
+        "generate_sample",
+        "iter_sample",
+    ]
     assert callable(triage_ml.synthetic.generate_sample)
     assert triage_ml.synthetic.LABELS[0] == "complaint"
     assert "twitter" in triage_ml.synthetic.CHANNELS

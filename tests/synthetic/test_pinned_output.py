@@ -43,3 +43,12 @@ def test_other_seed_and_start_are_byte_identical() -> None:
         _sha256(frame.to_csv(index=False))
         == "294f6fedb3d43243c8e9590c501697152056fb6f1d573c59e1871cec6971d3e6"
     )
+
+
+def test_the_streamed_history_is_the_same_bytes() -> None:
+    from triage_ml.synthetic import iter_sample
+
+    chunks = list(iter_sample(300, seed=7, start="2025-03-01", chunk_rows=64))
+    assert [len(c) for c in chunks] == [64, 64, 64, 64, 44]
+    text = "".join(c.to_csv(index=False, header=i == 0) for i, c in enumerate(chunks))
+    assert _sha256(text) == "294f6fedb3d43243c8e9590c501697152056fb6f1d573c59e1871cec6971d3e6"

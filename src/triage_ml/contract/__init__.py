@@ -1,10 +1,10 @@
 """The data contract: what a labelled history, a post and the parameters must look like.
 
-Reading CSV/JSONL/Parquet (readers), validating posts (validation: the column checks in checks,
-the small-batch path the service takes in fastpath) with errors that name the file, rows and
-column (errors), the columns and label set (columns, labels), the data's content hash (digest),
-validated parameters (params) and atomic writers for tables (tables). The bottom layer: it
-imports nothing else of triage_ml.
+Reading CSV/JSONL/Parquet (readers; chunk by chunk for large files: streams), validating posts
+(validation: the column checks in checks, the small-batch path the service takes in fastpath)
+with errors that name the file, rows and column (errors), the columns and label set (columns,
+labels), the data's content hash (digest), validated parameters (params) and atomic writers for
+tables (tables). The bottom layer: it imports nothing else of triage_ml.
 """
 
 from triage_ml._lazy import lazy_exports
@@ -24,6 +24,9 @@ __getattr__, __dir__ = lazy_exports(
         "fingerprint": ".digest",
         "label_matrix": ".labels",
         "read_table": ".readers",
+        "count_rows": ".streams",
+        "iter_table": ".streams",
+        "validate_chunks": ".streams",
         "load_history": ".validation",
         "validate_posts": ".validation",
         "ConfigError": ".params",
@@ -32,5 +35,6 @@ __getattr__, __dir__ = lazy_exports(
         "load_params": ".params",
         "PredictionWriter": ".tables",
         "write_table": ".tables",
+        "write_table_chunks": ".tables",
     },
 )

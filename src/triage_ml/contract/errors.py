@@ -77,7 +77,9 @@ def _describe_rows(rows: Sequence[int], row_base: int) -> str:
     n = len(rows)
     shown = ", ".join(str(r) for r in rows[:_SHOW_ROWS])
     word = "row" if n == 1 else "rows"
-    base = "data rows counted from 1" if row_base == 1 else "0-based positions"
+    # row_base is where numbering starts: 0 for frames, 1 for files, or the first row of a
+    # later chunk of a file read in chunks (still data rows counted from 1)
+    base = "0-based positions" if row_base == 0 else "data rows counted from 1"
     if n > _SHOW_ROWS:
         return f"{word} {shown} and {n - _SHOW_ROWS} more ({n} in all; {base})"
     return f"{word} {shown} ({base})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +50,46 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_table_chunks(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
+    """Write frames one after the other as one CSV, JSONL or Parquet file (by its suffix),
+    atomically, holding one frame at a time; returns the number of rows written.
+
+    CSV and JSONL get the same bytes as :func:`write_table` of the frames concatenated."""
+    path = Path(path)
+    suffix = _check_suffix(path, TABLE_SUFFIXES)
+    tmp = _tmp_beside(path)
+    rows = 0
+    parquet = None
+    try:
+        text = suffix in (".csv", ".jsonl")
+        with tmp.open("w", encoding="utf-8", newline="") if text else nullcontext() as fh:
+            for i, frame in enumerate(chunks):
+                if suffix == ".csv":
+                    frame.to_csv(fh, index=False, header=i == 0)
+                elif suffix == ".jsonl":
+                    if len(frame):
+                        frame.to_json(fh, orient="records", lines=True, force_ascii=False)
+                else:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(frame, preserve_index=False)
+                    if parquet is None:
+                        parquet = pq.ParquetWriter(tmp, table.schema)
+                    parquet.write_table(table)
+                rows += len(frame)
+        if parquet is not None:
+            parquet.close()
+            parquet = None
+        tmp.replace(path)
+    except BaseException:
+        if parquet is not None:
+            parquet.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return rows
 
 
 class PredictionWriter:

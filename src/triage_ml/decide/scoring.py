@@ -157,9 +157,14 @@ def score_in_batches(
     batch_size: int = 2000,
     on_batch: Callable[[int], None] | None = None,
     with_reasons: bool = True,
+    now: pd.Timestamp | None = None,
 ) -> Iterator[Predictions]:
-    """Score a large validated frame batch by batch (bounded memory, progress per batch)."""
-    now = pd.Timestamp.now(tz="UTC")
+    """Score a large validated frame batch by batch (bounded memory, progress per batch).
+
+    ``now`` (default: when called) is the scoring time of posts without ``created_at``; a file
+    scored in several frames passes one time to all of them.
+    """
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
     for start in range(0, len(posts), batch_size):
         chunk = posts.iloc[start : start + batch_size].reset_index(drop=True)
         yield score_posts(

@@ -4,5 +4,10 @@ from triage_ml._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
-    {"generate_sample": ".generator", "LABELS": ".generator", "CHANNELS": ".generator"},
+    {
+        "generate_sample": ".generator",
+        "iter_sample": ".generator",
+        "LABELS": ".generator",
+        "CHANNELS": ".generator",
+    },
 )

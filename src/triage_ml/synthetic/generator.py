@@ -17,7 +17,10 @@ urgency, noise, times); :mod:`~triage_ml.synthetic.text` writes the posts from t
 
 from __future__ import annotations
 
+import os
 import random
+import tempfile
+from collections.abc import Iterator
 from typing import Literal, overload
 
 import numpy as np
@@ -34,6 +37,7 @@ __all__ = [
     "NOISE_RATE",
     "URGENCY_MISSING_RATE",
     "generate_sample",
+    "iter_sample",
 ]
 
 LABELS: tuple[str, ...] = ("complaint", "sales_lead", "product_review", "influencer")
@@ -143,19 +147,54 @@ def generate_sample(
     """
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 0:
         raise ValueError(f"rows must be a non-negative integer, got {rows!r}")
+    chunks = list(_generate(int(rows), seed, _start_time(start), chunk_rows=None))
+    frame, noise = chunks[0]
+    if return_noise_mask:
+        return frame, noise
+    return frame
+
+
+def iter_sample(
+    rows: int = 5000,
+    *,
+    seed: int = 42,
+    start: str = "2026-01-05T08:00:00Z",
+    chunk_rows: int = 50_000,
+) -> Iterator[pd.DataFrame]:
+    """:func:`generate_sample` in chunks of ``chunk_rows`` posts, for histories too large to
+    hold in memory: the chunks, concatenated, are the same frame for the same arguments (the
+    same bytes once written).
+
+    The post texts, the bulk of the memory, are written to a temporary file as they are
+    composed and read back in output (time) order; what stays in memory is about 100 bytes a
+    post of numbers (authors, labels, times), plus one chunk.
+    """
+    if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 0:
+        raise ValueError(f"rows must be a non-negative integer, got {rows!r}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    for frame, _ in _generate(int(rows), seed, _start_time(start), chunk_rows=chunk_rows):
+        yield frame
+
+
+def _start_time(start: str) -> pd.Timestamp:
     try:
         start_ts = pd.Timestamp(start)
     except (ValueError, TypeError) as exc:
         raise ValueError(
             f"start must be an ISO-8601 time such as '2026-01-05T08:00:00Z', got {start!r}"
         ) from exc
-    start_ts = (
-        start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
-    )
+    return start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
 
+
+def _generate(
+    n: int, seed: int, start_ts: pd.Timestamp, chunk_rows: int | None
+) -> Iterator[tuple[pd.DataFrame, pd.Series]]:
+    """The sample as (frame, noise mask) chunks in output order; one chunk when
+    ``chunk_rows`` is None. Every random draw happens in the same order whatever the chunks."""
     rng = np.random.default_rng(seed)
-    n = int(rows)
     scenarios = phrasebook().scenarios
+    step = chunk_rows or max(n, 1)
 
     followers, verified, influencer = _draw_authors(rng, n)
     scen_idx = _draw_scenarios(rng, scenarios, influencer)
@@ -163,42 +202,92 @@ def generate_sample(
     channel_idx = _draw_channels(rng, scenarios, scen_idx, influencer)
 
     text_rng = random.Random(int(rng.integers(0, 2**63 - 1)))
-    texts, styled = compose_texts(
-        text_rng,
-        [scenarios[i] for i in scen_idx],
-        [CHANNELS[c] for c in channel_idx],
-        influencer,
-        clean[:, _COMPLAINT],
-    )
+    cues = np.zeros(n)
+    with _Texts(spill=step < n) as texts:
+        for a in range(0, n, step):  # compose_texts draws from text_rng post after post
+            b = min(a + step, n)
+            composed, styled = compose_texts(
+                text_rng,
+                [scenarios[i] for i in scen_idx[a:b]],
+                [CHANNELS[c] for c in channel_idx[a:b]],
+                influencer[a:b],
+                clean[a:b, _COMPLAINT],
+            )
+            cues[a:b] = _urgency_cues(clean[a:b], styled)
+            texts.append(composed)
 
-    urgency = _urgency(rng, clean, influencer, styled)
-    noisy, noise_mask = _add_label_noise(rng, clean)
-    seconds = _draw_times(rng, n, start_ts, scenarios, scen_idx, channel_idx)
+        urgency = _urgency(rng, clean, influencer, cues)
+        noisy, noise_mask = _add_label_noise(rng, clean)
+        seconds = _draw_times(rng, n, start_ts, scenarios, scen_idx, channel_idx)
 
-    order = np.argsort(seconds, kind="stable")
-    created = (
-        np.datetime_as_string(
-            (np.datetime64(start_ts.tz_localize(None).floor("s"), "s") + seconds[order]),
-            unit="s",
-        ).astype(object)
-        + "Z"
-    )
-    frame = pd.DataFrame(
-        {
-            "id": [f"s-{i:06d}" for i in range(1, n + 1)],
-            "text": np.asarray(texts, dtype=object)[order],
-            "created_at": created,
-            "channel": np.asarray(CHANNELS, dtype=object)[channel_idx[order]],
-            "author_followers": followers[order].astype(np.int64),
-            "author_verified": verified[order].astype(bool),
-            "labels": _join_labels(noisy[order]),
-            "urgency": urgency[order],
-        },
-        columns=list(COLUMNS),
-    )
-    if return_noise_mask:
-        return frame, pd.Series(noise_mask[order], index=frame.index, name="label_noise")
-    return frame
+        order = np.argsort(seconds, kind="stable")
+        origin = np.datetime64(start_ts.tz_localize(None).floor("s"), "s")
+        for a in range(0, max(n, 1), step):
+            b = min(a + step, n)
+            idx = order[a:b]
+            created = np.datetime_as_string(origin + seconds[idx], unit="s").astype(object) + "Z"
+            frame = pd.DataFrame(
+                {
+                    "id": [f"s-{i:06d}" for i in range(a + 1, b + 1)],
+                    "text": texts.take(idx),
+                    "created_at": created,
+                    "channel": np.asarray(CHANNELS, dtype=object)[channel_idx[idx]],
+                    "author_followers": followers[idx].astype(np.int64),
+                    "author_verified": verified[idx].astype(bool),
+                    "labels": _join_labels(noisy[idx]),
+                    "urgency": urgency[idx],
+                },
+                columns=list(COLUMNS),
+                index=pd.RangeIndex(a, b),
+            )
+            yield frame, pd.Series(noise_mask[idx], index=frame.index, name="label_noise")
+
+
+class _Texts:
+    """The composed texts in generation order: a list, or a temporary file when streaming
+    (so that a 10M-post history never holds its texts in memory)."""
+
+    def __init__(self, spill: bool) -> None:
+        self.spill = spill
+        self._items: list[str] = []
+        self._file = None
+        self._ends: list[np.ndarray] = []
+        self._offsets: np.ndarray | None = None
+        self._written = 0
+
+    def __enter__(self) -> _Texts:
+        if self.spill:
+            self._file = tempfile.TemporaryFile()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def append(self, texts: list[str]) -> None:
+        if not self.spill:
+            self._items.extend(texts)
+            return
+        encoded = [t.encode("utf-8") for t in texts]
+        self._file.write(b"".join(encoded))
+        ends = self._written + np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        self._written = int(ends[-1]) if len(ends) else self._written
+        self._ends.append(ends)
+        self._offsets = None
+
+    def take(self, idx: np.ndarray) -> np.ndarray:
+        if not self.spill:
+            return np.asarray(self._items, dtype=object)[idx]
+        if self._offsets is None:
+            self._file.flush()
+            self._offsets = np.concatenate([np.zeros(1, dtype=np.int64), *self._ends])
+            self._ends = [self._offsets[1:]]
+        fd = self._file.fileno()
+        starts, stops = self._offsets[idx], self._offsets[idx + 1]
+        out = np.empty(len(idx), dtype=object)
+        for k, (a, b) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
+            out[k] = os.pread(fd, b - a, a).decode("utf-8")
+        return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -281,16 +370,10 @@ def _draw_channels(
     return np.minimum((u > cum).sum(axis=1), len(CHANNELS) - 1)
 
 
-def _urgency(
-    rng: np.random.Generator, labels: np.ndarray, influencer: np.ndarray, styled: list[str]
-) -> np.ndarray:
-    """Urgency from the true labels, text cues and reach, plus annotator noise; 10% missing."""
+def _urgency_cues(labels: np.ndarray, styled: list[str]) -> np.ndarray:
+    """Each post's urgency from its text cues (before typos), capped; post by post, so it can
+    be computed a chunk at a time."""
     n = labels.shape[0]
-    base = np.full(n, _UNLABELLED_BASE)
-    for lab, b in _LABEL_BASE.items():
-        base = np.where(labels[:, LABELS.index(lab)], np.maximum(base, b), base)
-    if n == 0:
-        return base
     raw = pd.Series(styled, dtype=object)
     lowered = raw.str.lower()
     cues = np.zeros(n)
@@ -300,7 +383,19 @@ def _urgency(
     cues += 0.05 * raw.str.contains(r"[A-Z]{3,} [A-Z]{3,}", regex=True).to_numpy(dtype=bool)
     complaint = labels[:, LABELS.index("complaint")]
     # cues count fully on complaints, half elsewhere ("cancel my order?" from a lead)
-    cues = np.minimum(cues, _CUE_CAP) * np.where(complaint, 1.0, 0.5)
+    return np.minimum(cues, _CUE_CAP) * np.where(complaint, 1.0, 0.5)
+
+
+def _urgency(
+    rng: np.random.Generator, labels: np.ndarray, influencer: np.ndarray, cues: np.ndarray
+) -> np.ndarray:
+    """Urgency from the true labels, text cues and reach, plus annotator noise; 10% missing."""
+    n = labels.shape[0]
+    base = np.full(n, _UNLABELLED_BASE)
+    for lab, b in _LABEL_BASE.items():
+        base = np.where(labels[:, LABELS.index(lab)], np.maximum(base, b), base)
+    if n == 0:
+        return base
     value = base + cues + 0.07 * influencer + rng.normal(0.0, 0.07, n)
     value = np.round(np.clip(value, 0.0, 1.0), 2)
     value[rng.random(n) < URGENCY_MISSING_RATE] = np.nan

@@ -1,0 +1,315 @@
+"""Reading and validating a table of posts in chunks, so that a file of any size is scored in
+bounded memory.
+
+:func:`iter_table` reads CSV (pandas' chunked reader, the same parsing options as
+:func:`~triage_ml.contract.readers.read_table`), JSONL (line by line) and Parquet (pyarrow
+record batches) ``chunk_rows`` rows at a time; :func:`validate_chunks` checks each chunk against
+the input contract with its rows numbered as in the whole file, and refuses an id already seen in
+an earlier chunk. Every chunk but the last holds exactly ``chunk_rows`` posts whatever the file's
+own layout (Parquet row groups included), so batch boundaries are the same as for the whole file
+read at once. A ``.json`` array cannot be streamed: it is read whole and then cut into chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from triage_ml.contract.columns import ID_RULE
+from triage_ml.contract.errors import DataError, _short
+from triage_ml.contract.readers import (
+    _CSV_NULLS,
+    _CSV_STRING_COLUMNS,
+    _VALID_FORMATS,
+    FORMATS,
+    _id_as_str,
+    _inexact_ids,
+    _records_frame,
+    read_table,
+)
+from triage_ml.contract.validation import validate_posts
+
+
+def count_rows(path: str | Path) -> int | None:
+    """The number of posts in a Parquet file (from its footer), else ``None`` (unknown until
+    read: CSV and JSONL are not counted ahead, which would read them twice)."""
+    path = Path(path)
+    if FORMATS.get(path.suffix.lower()) != "parquet" or not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # a corrupt file is reported, with its name, by iter_table
+        return None
+
+
+def iter_table(path: str | Path, chunk_rows: int = 50_000) -> Iterator[pd.DataFrame]:
+    """Yield the file's posts ``chunk_rows`` at a time, each chunk as :func:`read_table` would
+    give those rows (ids as text); the chunk's first row is data row ``offset + 1`` where
+    ``offset`` is the number of rows yielded before it."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    path = Path(path)
+    source = str(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None or fmt == "json" or not path.is_file():
+        frame = read_table(path)  # errors for these cases are read_table's
+        for start in range(0, max(len(frame), 1), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+        return
+    chunks = {"csv": _csv_chunks, "jsonl": _jsonl_chunks, "parquet": _parquet_chunks}[fmt]
+    offset = 0
+    yielded = False
+    with _read_errors(fmt, source):
+        for frame in chunks(path, chunk_rows):
+            frame = _ids_as_text(frame, source, offset)
+            offset += len(frame)
+            yielded = True
+            yield frame
+    if not yielded:
+        yield pd.DataFrame()
+
+
+@contextlib.contextmanager
+def _read_errors(fmt: str, source: str) -> Iterator[None]:
+    """The same wording as :func:`read_table` for a file that cannot be read."""
+    try:
+        yield
+    except DataError:
+        raise
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8 {fmt}",
+            source=source,
+        ) from None
+    except GeneratorExit:
+        raise
+    except Exception as err:  # pandas' ParserError, pyarrow's own types for corrupt files
+        raise DataError(
+            f"cannot be read as {fmt} ({type(err).__name__}: {_short(str(err), 200)}); "
+            f"valid formats: {_VALID_FORMATS}",
+            source=source,
+        ) from None
+
+
+def _ids_as_text(frame: pd.DataFrame, source: str, offset: int) -> pd.DataFrame:
+    if "id" not in frame.columns:
+        return frame
+    inexact = _inexact_ids(frame["id"])
+    if inexact.any():
+        shown = ", ".join(repr(v) for v in pd.unique(frame["id"][inexact].astype(object))[:5])
+        raise DataError(
+            f"found {shown}; {ID_RULE}",
+            source=source,
+            column="id",
+            rows=(np.flatnonzero(inexact) + offset + 1).tolist(),
+        )
+    return frame.assign(id=_id_as_str(frame["id"]))
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+    except pd.errors.EmptyDataError:
+        raise DataError(
+            "file is empty (expected a header row with at least 'id' and 'text')",
+            source=str(path),
+        ) from None
+    na_values: dict[str, list[str]] = {}
+    for col in header:
+        if col == "labels":
+            na_values[col] = []
+        elif col in _CSV_STRING_COLUMNS:
+            na_values[col] = [""]
+        else:
+            na_values[col] = _CSV_NULLS
+    dtype = {col: str for col in _CSV_STRING_COLUMNS if col in header}
+    with pd.read_csv(
+        path,
+        encoding="utf-8-sig",
+        dtype=dtype,
+        keep_default_na=False,
+        na_values=na_values,
+        chunksize=chunk_rows,
+    ) as reader:
+        yield from reader
+
+
+def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    records: list[dict] = []
+    with path.open(encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(
+                    f"line {lineno} is not valid JSON ({err.msg}, column {err.colno}); "
+                    "expected one JSON object per line",
+                    source=str(path),
+                ) from None
+            if not isinstance(record, dict):
+                raise DataError(
+                    f"line {lineno} is a JSON {type(record).__name__}, expected an object "
+                    '(one post per line, e.g. {"id": "p-1", "text": "..."})',
+                    source=str(path),
+                )
+            records.append(record)
+            if len(records) == chunk_rows:
+                yield _records_frame(records)
+                records = []
+    if records:
+        yield _records_frame(records)
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pending: list = []
+    held = 0
+    offset = 0
+    with pq.ParquetFile(path) as parquet:
+        for batch in parquet.iter_batches(batch_size=chunk_rows):
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield _text_checked(table.slice(0, chunk_rows), path, offset).to_pandas()
+                offset += chunk_rows
+                rest = table.slice(chunk_rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held:
+            yield _text_checked(pa.Table.from_batches(pending), path, offset).to_pandas()
+
+
+def _text_checked(table, path: Path, offset: int):
+    """As the whole-file Parquet reader: binary columns decoded as UTF-8, string columns checked
+    to be UTF-8; bad bytes are an error naming the column and the rows of the whole file."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        column = table.column(i)
+        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+            try:
+                column.validate(full=True)
+                continue
+            except pa.ArrowInvalid:
+                column = column.cast(pa.large_binary())
+        elif not (
+            pa.types.is_binary(field.type)
+            or pa.types.is_large_binary(field.type)
+            or pa.types.is_binary_view(field.type)
+        ):
+            continue
+        decoded: list[str | None] = []
+        bad: list[int] = []
+        for row, value in enumerate(column.to_pylist(), start=offset + 1):
+            try:
+                decoded.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                bad.append(row)
+                decoded.append(None)
+        if bad:
+            raise DataError(
+                "holds bytes that are not UTF-8 text; store the column as UTF-8 strings",
+                source=str(path),
+                column=field.name,
+                rows=bad,
+            )
+        table = table.set_column(i, field.name, pa.array(decoded, type=pa.string()))
+    table.validate(full=True)
+    return table
+
+
+def validate_chunks(
+    chunks: Iterator[pd.DataFrame],
+    *,
+    label_set: Sequence[str],
+    source: str,
+    reread: Callable[[], Iterator[pd.DataFrame]] | None = None,
+) -> Iterator[pd.DataFrame]:
+    """Validate posts chunk by chunk (:func:`validate_posts`, no labels required), numbering
+    rows across chunks as in the whole file, and refuse an id seen in an earlier chunk.
+
+    Ids already seen are kept as 64-bit hashes (8 bytes a post). A hash seen again is checked
+    against the real ids by reading the file again (``reread`` starts another pass of
+    :func:`iter_table` over the same file) to name both rows, so a hash collision is never
+    reported as a duplicate.
+    """
+    seen = _SeenIds()
+    offset = 0
+    for chunk in chunks:
+        canonical, _ = validate_posts(
+            chunk, label_set=label_set, require_labels=False, source=source, row_base=offset + 1
+        )
+        again = seen.check_and_add(canonical["id"].to_numpy(dtype=object))
+        if again.any():
+            _raise_duplicates(canonical["id"], again, offset, source, reread)
+        offset += len(canonical)
+        yield canonical
+
+
+class _SeenIds:
+    """Hashes of the ids seen so far, in sorted runs merged as they grow (a binary counter:
+    at most log2(chunks) runs, each id merged log2(chunks) times)."""
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def check_and_add(self, ids: np.ndarray) -> np.ndarray:
+        hashes = pd.util.hash_array(ids)
+        again = np.zeros(len(hashes), dtype=bool)
+        for run in self._runs:
+            pos = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+            again |= run[pos] == hashes
+        self._runs.append(np.sort(hashes))
+        while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]):
+            last = self._runs.pop()
+            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
+        return again
+
+
+def _raise_duplicates(
+    ids: pd.Series,
+    again: np.ndarray,
+    offset: int,
+    source: str,
+    reread: Callable[[], Iterator[pd.DataFrame]] | None,
+) -> None:
+    at = np.flatnonzero(again)
+    wanted = {v: offset + 1 + int(i) for i, v in zip(at, ids.to_numpy()[at], strict=True)}
+    earlier: dict[str, int] = {}
+    if reread is not None:
+        start = 0
+        for chunk in reread():
+            if start >= offset:
+                break
+            for i, value in enumerate(chunk["id"].to_numpy(dtype=object)[: offset - start]):
+                if value in wanted and value not in earlier:
+                    earlier[value] = start + 1 + i
+            start += len(chunk)
+        wanted = {v: row for v, row in wanted.items() if v in earlier}
+        if not wanted:
+            return  # hash collisions only: no id is really repeated
+    described = [
+        f"{_short(repr(v), 40)} at rows {earlier[v]}, {row}"
+        if v in earlier
+        else f"{_short(repr(v), 40)} at row {row} (and in an earlier chunk)"
+        for v, row in list(wanted.items())[:5]
+    ]
+    more = f" (and {len(wanted) - 5} more ids)" if len(wanted) > 5 else ""
+    rows = sorted({*earlier.values(), *wanted.values()})
+    raise DataError(
+        f"duplicate ids: {'; '.join(described)}{more}; ids must be unique",
+        source=source,
+        column="id",
+        rows=rows,
+    )
