@@ -69,12 +69,12 @@ def test_promote_checks_the_challenger(registry, monkeypatch) -> None:
     assert "refused" in out.output and "champion (version 1)" in out.output
     assert "challenger (version 2)" in out.output and "95% interval" in out.output
     client = MlflowClient(store)
-    assert client.get_model_version_by_alias("p", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("p", "champion").version) == "1"
 
     args = ["promote", "2", "--name", "p", "--data", str(newer), "--force"]
     out = runner.invoke(app, args, env=env)
     assert out.exit_code == 0, out.output
-    assert client.get_model_version_by_alias("p", "champion").version == "2"
+    assert str(client.get_model_version_by_alias("p", "champion").version) == "2"
     tags = client.get_model_version("p", "2").tags
     assert tags["promotion.forced"] == "true"
     assert tags["promotion.champion_before"] == "1"
