@@ -43,6 +43,7 @@ from serve.schemas import (
     ScoreResponse,
 )
 from serve.settings import Settings, get_settings
+from serve.shadow import start_monitoring
 from triage_ml import __version__
 from triage_ml.contract import DataError, format_validation_error, validate_posts
 from triage_ml.decide import score_posts
@@ -147,8 +148,11 @@ def posts_frame(posts: Sequence[Post]) -> pd.DataFrame:
     return pd.DataFrame({name: [getattr(p, name) for p in posts] for name in POST_FIELDS})
 
 
-def score_payload(model: LoadedModel, frame: pd.DataFrame, reasons: bool = True) -> bytes:
-    """Validate like ``triage-ml predict`` does, score, and encode the response body."""
+def score_payload(
+    model: LoadedModel, frame: pd.DataFrame, reasons: bool = True, scored: list | None = None
+) -> bytes:
+    """Validate like ``triage-ml predict`` does, score, and encode the response body
+    (``scored`` receives the posts and predictions, for the work after the response)."""
     try:
         canonical, _ = validate_posts(frame, label_set=model.bundle.labels, source="<request>")
     except DataError as err:
@@ -156,6 +160,8 @@ def score_payload(model: LoadedModel, frame: pd.DataFrame, reasons: bool = True)
     preds = score_posts(
         model.bundle, canonical, model.playbook, validated=True, with_reasons=reasons
     )
+    if scored is not None:
+        scored.append((canonical, preds))
     body = {"model_version": preds.model_version, "results": preds.records()}
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
@@ -238,14 +244,17 @@ async def score(
             "too_many_characters",
         )
     frame = posts_frame(request.posts)
+    scored: list = []
     if n <= INLINE_POSTS and chars <= INLINE_CHARS and model.bundle.triager.family == "linear":
-        payload = score_payload(model, frame, reasons)
+        payload = score_payload(model, frame, reasons, scored)
     else:  # an encoder spends milliseconds per post: never on the event loop
-        payload = await run_in_threadpool(score_payload, model, frame, reasons)
+        payload = await run_in_threadpool(score_payload, model, frame, reasons, scored)
     from serve.metrics import get_metrics
+    from serve.shadow import after_scoring
 
     get_metrics().posts.inc(n)
-    return Response(payload, media_type="application/json")
+    after = after_scoring(settings, model, scored)  # drift window, shadow log: after sending
+    return Response(payload, media_type="application/json", background=after)
 
 
 @router.get(
@@ -375,13 +384,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     watcher = None
     if settings.reload_interval > 0:
         watcher = asyncio.create_task(holder.watch(settings.reload_interval))
+    monitors = await start_monitoring(settings, holder)  # drift gauges, shadow model
     try:
         yield
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await watcher
+        for task in [watcher, *monitors]:
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
         worker_exited(os.getpid())
 
 

@@ -108,11 +108,25 @@ class Settings(BaseSettings):
     a full collection of a large model otherwise stalls one request for ~100 ms now and then."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = True
+    drift_window: int = Field(5000, ge=0, le=1_000_000)
+    """Scored posts per worker kept (as numbers, never text) for the drift gauges; 0 = off."""
+    drift_interval: float = Field(30.0, gt=0.0)
+    """Seconds between refreshes of the drift gauges from the window."""
+    shadow_model: str | None = None
+    """A challenger scored beside the serving model (a bundle name in the model root, or
+    ``models:/NAME/VERSION``); both decisions go to ``shadow_log``. Unset = no shadow."""
+    shadow_log: Path = Path("shadow.jsonl")
+    """JSONL file the shadow decisions are appended to (ids, labels, tiers, versions; no text)."""
 
     @field_validator("model")
     @classmethod
     def _model_name(cls, value: str) -> str:
         return check_model_name(value)
+
+    @field_validator("shadow_model")
+    @classmethod
+    def _shadow_model_name(cls, value: str | None) -> str | None:
+        return check_model_name(value) if value and value.strip() else None
 
     @field_validator("api_keys", "admin_keys", mode="before")
     @classmethod
