@@ -130,6 +130,14 @@ class Post(_Request):
             raise ValueError(f"found {value!r}; {ID_RULE}")
         return value
 
+    @field_validator("author_followers", mode="before")
+    @classmethod
+    def _whole_float(cls, value: Any) -> Any:
+        # 48200.0 is the integer 48200 in JSON Schema; within the bounds it is exact
+        if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_FOLLOWERS:
+            return int(value)
+        return value
+
     @field_validator("text")
     @classmethod
     def _text_length(cls, value: str) -> str:

@@ -247,7 +247,7 @@ def test_no_key_token_or_post_text_reaches_any_log_line(model_root: Path, tmp_pa
         ]
         assert [r.status_code for r in sent[:4]] == [200, 401, 200, 401]
     log = next(tmp_path.glob("service-*.log")).read_text()
-    assert '"POST /v1/score HTTP/1.1" 200' in log  # the access log is on
-    assert "/v1/score?reasons=false&[1 hidden parameter]" in log
     leaked = [s for s in secrets if s in log]
     assert not leaked, f"{leaked} found in the service log:\n{log[-3000:]}"
+    assert '"POST /v1/score HTTP/1.1" 200' in log  # the access log is on
+    assert "/v1/score?reasons=false&[1 hidden parameter]" in log
