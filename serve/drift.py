@@ -40,8 +40,7 @@ class DriftWindow:
         self._rows: deque[dict[str, Any]] = deque(maxlen=max(size, 1))
         self._lock = threading.Lock()
 
-    def observe(self, model_version: str, signals: pd.DataFrame) -> None:
-        rows = signals.to_dict("records")
+    def observe(self, model_version: str, rows: list[dict[str, Any]]) -> None:
         with self._lock:
             if model_version != self.model_version:
                 self._rows.clear()
@@ -90,14 +89,14 @@ def _gauges() -> tuple[Any, Any, Any]:
 
 def observe(model: Any, posts: pd.DataFrame, preds: Any, size: int) -> None:
     """Add a scored batch's signals to the window (runs after the response is sent)."""
-    from triage_ml.monitor import post_signals
+    from triage_ml.monitor import post_signal_rows
 
     bundle = model.bundle
     if not isinstance(bundle.metadata.get("reference"), dict):
         return
     try:
-        signals = post_signals(bundle.triager, posts, preds)
-        get_window(size).observe(model.version, signals)
+        rows = post_signal_rows(bundle.triager, posts, preds)
+        get_window(size).observe(model.version, rows)
     except Exception:  # monitoring must never hurt serving; logged without post text
         log.exception("drift window: could not record a scored batch")
 

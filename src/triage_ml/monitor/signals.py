@@ -16,6 +16,8 @@ and text length from the whole history.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -68,9 +70,24 @@ def signal_specs(labels: list[str]) -> list[Signal]:
 # vocabulary
 
 
+_VOCABULARIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def vocabulary_parts(triager: Triager) -> tuple[Any, frozenset[str]] | None:
     """The model's own text normaliser and the single words of its fitted word vocabulary,
-    or ``None`` when the model has no word TF-IDF block (then no vocabulary signal)."""
+    or ``None`` when the model has no word TF-IDF block (then no vocabulary signal). Built
+    once per model: the service asks for it on every scored batch."""
+    try:
+        return _VOCABULARIES[triager]
+    except (KeyError, TypeError):
+        pass
+    parts = _vocabulary_parts(triager)
+    with contextlib.suppress(TypeError):
+        _VOCABULARIES[triager] = parts
+    return parts
+
+
+def _vocabulary_parts(triager: Triager) -> tuple[Any, frozenset[str]] | None:
     try:
         text = triager.features.named_transformers_["text"]
         normaliser = text.named_steps["normalise"]
@@ -135,6 +152,24 @@ def post_signals(
     ``posts`` is a canonical posts frame and ``preds`` its predictions; ``oov_share`` is
     computed here when not given (it runs the model's normaliser once more).
     """
+    return pd.DataFrame(signal_columns(triager, posts, preds, oov_share))
+
+
+def post_signal_rows(triager: Triager, posts: pd.DataFrame, preds: Predictions) -> list[dict]:
+    """The same signals as plain dicts, one per post, without building a frame (the service
+    adds them to its drift window after every response)."""
+    cols = signal_columns(triager, posts, preds)
+    names = list(cols)
+    values = [np.asarray(cols[n]).tolist() for n in names]
+    return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def signal_columns(
+    triager: Triager,
+    posts: pd.DataFrame,
+    preds: Predictions,
+    oov_share: np.ndarray | None = None,
+) -> dict[str, Any]:
     if oov_share is None:
         found = oov_counts(triager, posts["text"])
         oov_share = found[0] if found is not None else np.full(len(posts), np.nan)
@@ -146,9 +181,9 @@ def post_signals(
         cols[f"p_{lab}"] = preds.probabilities[:, k].astype(float)
     cols["urgency"] = np.asarray(preds.urgency, dtype=float)
     cols["oov_share"] = np.asarray(oov_share, dtype=float)
-    cols["text_length"] = posts["text"].astype(str).str.len().to_numpy(dtype=float)
+    cols["text_length"] = np.array([len(str(t)) for t in posts["text"].tolist()], dtype=float)
     cols.update(metadata_signals(posts))
-    return pd.DataFrame(cols)
+    return cols
 
 
 def metadata_signals(posts: pd.DataFrame) -> dict[str, Any]:
@@ -157,10 +192,12 @@ def metadata_signals(posts: pd.DataFrame) -> dict[str, Any]:
     channel = posts["channel"] if "channel" in posts else pd.Series([None] * n)
     followers = posts["author_followers"] if "author_followers" in posts else pd.Series([None] * n)
     verified = posts["author_verified"] if "author_verified" in posts else pd.Series([None] * n)
-    return {
-        "channel": [MISSING if _missing(c) else str(c) for c in channel],
+    return {  # tolist() first: element access on a pandas (Arrow) column is slow
+        "channel": [MISSING if _missing(c) else str(c) for c in channel.tolist()],
         "author_followers": pd.to_numeric(followers, errors="coerce").to_numpy(dtype=float),
-        "author_verified": [MISSING if _missing(v) else str(bool(v)).lower() for v in verified],
+        "author_verified": [
+            MISSING if _missing(v) else str(bool(v)).lower() for v in verified.tolist()
+        ],
     }
 
 
