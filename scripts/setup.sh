@@ -48,6 +48,16 @@ if [[ "${TRIAGE_SKIP_APT:-0}" != "1" ]] && ! command -v initdb >/dev/null 2>&1 &
     quietly .venv/apt.log $SUDO apt-get install -y -q postgresql
 fi
 
+# Debian packages: a headless Java 17 runtime for Spark (the MLflow pyfunc as a Spark UDF in local
+# mode, docs/scale.md; pyspark 4 needs Java 17+).
+if [[ "${TRIAGE_SKIP_APT:-0}" != "1" ]] && ! command -v java >/dev/null 2>&1; then
+    echo "setup: installing Debian package openjdk-17-jre-headless (log: .venv/apt.log)"
+    SUDO=""; [[ "$(id -u)" != "0" ]] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    quietly .venv/apt.log $SUDO apt-get update -q
+    quietly .venv/apt.log $SUDO apt-get install -y -q openjdk-17-jre-headless
+fi
+
 stamp=".venv/.triage-installed"
 want="$(sha256sum pyproject.toml | cut -c1-16) $EXTRAS"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then

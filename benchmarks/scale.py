@@ -1,0 +1,239 @@
+"""Scale benchmark: scoring throughput and peak memory in process, streaming, on Dask (1 and 2
+workers) and on Spark (local mode, the MLflow pyfunc as a UDF); training time, peak memory and
+held-out macro-F1 by history size. One table at the end (docs/scale.md).
+
+    .venv/bin/python -m benchmarks.scale                          # 20k posts, histories 5k, 20k
+    .venv/bin/python -m benchmarks.scale --posts 1000000 --history 100000,1000000 --out scale.json
+
+Everything runs on the project's synthetic sample (``triage-ml sample``): the scored posts are
+a sample of ``--posts`` rows without labels, scored by the model trained on the first
+``--history`` size (``triage-ml train --no-track``). Each measurement runs in its own process under
+``/usr/bin/time``, which gives that process's peak RSS (the largest of it and the children it
+waited for); Dask and Spark also report the peak of their largest worker
+(``resource.getrusage(RUSAGE_CHILDREN)``). Throughput is posts/s of the whole command,
+including reading, validation and writing, excluding interpreter start-up and model loading
+where the engine allows. On a shared machine the load average is printed with the table:
+figures taken under load are slower than the machine can do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KINDS = ("in-process", "streaming", "dask-1", "dask-2", "spark")
+
+
+def _child(kind: str, model: str, data: str, out: str) -> dict:
+    """One scoring run, in this (child) process; returns what it measured."""
+    import pandas as pd
+
+    started = time.perf_counter()
+    if kind == "in-process":  # the pre-streaming path: the whole file in memory
+        from triage_ml.contract import PredictionWriter, read_table, validate_posts
+        from triage_ml.decide import score_in_batches
+        from triage_ml.store import load_bundle
+
+        bundle = load_bundle(model)
+        started = time.perf_counter()
+        frame, _ = validate_posts(read_table(data), label_set=bundle.labels, source=data)
+        with PredictionWriter(out) as writer:
+            for preds in score_in_batches(bundle, frame):
+                writer.write(preds)
+        posts = len(frame)
+    elif kind == "streaming":
+        from triage_ml.scale import score_file
+        from triage_ml.store import load_bundle
+
+        bundle = load_bundle(model)
+        started = time.perf_counter()
+        posts = score_file(bundle, data, out).posts
+    elif kind.startswith("dask-"):
+        from triage_ml.scale import score_dataset_dask
+
+        workers = int(kind.split("-")[1])
+        posts = score_dataset_dask(model, data, out, n_workers=workers, partition_rows=10_000).posts
+    else:
+        posts = _spark(model, data, out)
+    seconds = time.perf_counter() - started
+    del pd
+    return {
+        "posts": posts,
+        "seconds": seconds,
+        "self_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "children_peak_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    }
+
+
+def _spark(model: str, data: str, out: str) -> int:
+    import mlflow
+    from pyspark.sql import SparkSession
+    from pyspark.sql.functions import struct
+
+    from triage_ml.store import log_bundle
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    store = f"sqlite:///{Path(out).parent / 'mlflow.db'}"
+    run = log_bundle(model, tracking_uri=store)
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    try:
+        mlflow.set_tracking_uri(store)
+        udf = mlflow.pyfunc.spark_udf(spark, run.model_uri, env_manager="local")
+        cols = ["id", "text", "created_at", "channel", "author_followers", "author_verified"]
+        posts = spark.read.parquet(data).select(*cols)
+        scored = posts.select(udf(struct(*cols)).alias("t")).select("t.*")
+        scored.write.mode("overwrite").parquet(out)
+        return spark.read.parquet(out).count()
+    finally:
+        spark.stop()
+
+
+def _timed(cmd: list[str], workdir: Path) -> tuple[dict | None, float, int, str]:
+    """Run ``cmd`` under /usr/bin/time: (its JSON line if any, wall seconds, peak KB, stderr)."""
+    rss = workdir / "time.txt"
+    started = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", "-o", str(rss), *cmd],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRIAGE_TRACKING": "0"},
+    )
+    wall = time.perf_counter() - started
+    peak = int(rss.read_text().split()[-1]) if rss.exists() else 0
+    line = next((x for x in reversed(proc.stdout.splitlines()) if x.startswith("{")), None)
+    if proc.returncode != 0:
+        return None, wall, peak, proc.stderr[-1500:]
+    return (json.loads(line) if line else None), wall, peak, ""
+
+
+def _mb(kb: int | float) -> str:
+    return f"{kb / 1024:,.0f} MB" if kb else "-"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__)
+    parser.add_argument("--posts", type=int, default=20_000, help="posts to score")
+    parser.add_argument(
+        "--history", default="5000,20000", help="comma-separated history sizes to train on"
+    )
+    parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset of {','.join(KINDS)}")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--child", nargs=4, metavar=("KIND", "MODEL", "DATA", "OUT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(*args.child)))
+        return
+
+    cli = str(Path(sys.executable).with_name("triage-ml"))
+    me = [sys.executable, "-m", "benchmarks.scale", "--child"]
+    rows: list[tuple[str, ...]] = []
+    figures: dict = {"machine": _machine(), "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="triage-scale-") as tmp:
+        work = Path(tmp)
+        # training by history size
+        for size in [int(s) for s in args.history.split(",") if s]:
+            hist = work / f"history-{size}.csv"
+            subprocess.run(
+                [cli, "sample", "--rows", str(size), "--out", str(hist)],
+                check=True,
+                capture_output=True,
+            )
+            metrics = work / f"metrics-{size}.json"
+            _, wall, peak, err = _timed(
+                [cli, "train", "--data", str(hist), "--out", str(work / f"m-{size}"),
+                 "--no-track", "--metrics-out", str(metrics)],
+                work,
+            )  # fmt: skip
+            f1 = json.loads(metrics.read_text())["macro_f1"] if metrics.exists() else None
+            figures[f"train-{size}"] = {
+                "seconds": wall,
+                "peak_kb": peak,
+                "macro_f1": f1,
+                "error": err,
+            }
+            note = f"macro-F1 {f1:.3f}" if f1 is not None else f"failed: {err[-200:]}"
+            rows.append((f"train, history {size:,}", f"{wall:,.0f} s", _mb(peak), "-", note))
+        # the scorer: the model trained on the first history size
+        model = work / f"m-{int(args.history.split(',')[0])}"
+        posts = work / "posts.parquet"
+        _posts(args.posts, posts)
+        for kind in [k for k in args.kinds.split(",") if k]:
+            suffix = ".parquet" if kind in ("in-process", "streaming") else ""
+            out = work / f"scored-{kind}{suffix}"
+            result, wall, peak, err = _timed([*me, kind, str(model), str(posts), str(out)], work)
+            if result is None:
+                figures[kind] = {"error": err}
+                rows.append(
+                    (f"score {args.posts:,}: {kind}", "-", "-", "-", f"failed: {err[-300:]}")
+                )
+                continue
+            rate = result["posts"] / result["seconds"]
+            workers = result["children_peak_kb"] if kind.startswith(("dask", "spark")) else 0
+            figures[kind] = {**result, "wall": wall, "peak_kb": peak, "posts_per_s": rate}
+            rows.append(
+                (
+                    f"score {args.posts:,}: {kind}",
+                    f"{rate:,.0f} posts/s",
+                    _mb(peak),
+                    _mb(workers),
+                    "",
+                )
+            )
+        shutil.rmtree(work, ignore_errors=True)
+    figures["load_after"] = os.getloadavg()
+    _print(rows, figures)
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=2))
+
+
+def _posts(n: int, path: Path) -> None:
+    """``n`` sample posts without labels, written as Parquet in row groups of 10,000."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from triage_ml.synthetic import iter_sample
+
+    writer = None
+    for chunk in iter_sample(n, seed=3, chunk_rows=100_000):
+        table = pa.Table.from_pandas(
+            chunk.drop(columns=["labels", "urgency"]), preserve_index=False
+        )
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table, row_group_size=10_000)
+    if writer:
+        writer.close()
+
+
+def _machine() -> str:
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    python = platform.python_version()
+    return f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {python}"
+
+
+def _print(rows: list[tuple[str, ...]], figures: dict) -> None:
+    header = ("what", "speed", "peak RSS (process)", "peak RSS (largest worker)", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(f"machine: {figures['machine']}; load average before/after: "
+          f"{figures['load_before'][0]:.1f} / {figures['load_after'][0]:.1f}")  # fmt: skip
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    main()
