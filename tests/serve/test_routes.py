@@ -186,7 +186,14 @@ def _playbook_path() -> Path:
 
 
 def test_reasons_can_be_turned_off_without_changing_the_scores(client: TestClient) -> None:
-    posts = [post("third time I'm asking, where is my refund??", id="r-1")]
+    # a fixed created_at: without one each deadline counts from its own scoring time
+    posts = [
+        post(
+            "third time I'm asking, where is my refund??",
+            id="r-1",
+            created_at="2026-12-01T10:00:00Z",
+        )
+    ]
     full = client.post("/v1/score", json={"posts": posts}, headers=AUTH).json()["results"][0]
     bare = client.post(
         "/v1/score", params={"reasons": "false"}, json={"posts": posts}, headers=AUTH
