@@ -191,10 +191,14 @@ def test_encoder_bundle_round_trip_scores_the_same_without_torch(
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["model_family"] == "encoder" and ENCODER_FILE in metadata["files"]
     loaded = load_bundle(out, key="")
+    assert not list(out.glob("*.joblib")) and not list(out.glob("*.pkl"))
     posts = canonical_history.tail(20)
-    np.testing.assert_allclose(
-        loaded.triager.predict_proba(posts), tri.predict_proba(posts), atol=1e-6
-    )
+    a, b = tri.score(posts), loaded.triager.score(posts)  # bit-identical, reasons included
+    np.testing.assert_array_equal(a.probabilities, b.probabilities)
+    np.testing.assert_array_equal(a.needs_human, b.needs_human)
+    np.testing.assert_array_equal(a.urgency, b.urgency)
+    assert a.reasons == b.reasons
+    np.testing.assert_array_equal(loaded.triager.stack_, tri.stack_)
 
     code = (
         "import sys, pandas as pd; from triage_ml import load_bundle, score_posts;"
