@@ -94,7 +94,10 @@ def _spark(model: str, data: str, out: str) -> int:
         mlflow.set_tracking_uri(store)
         udf = mlflow.pyfunc.spark_udf(spark, run.model_uri, env_manager="local")
         cols = ["id", "text", "created_at", "channel", "author_followers", "author_verified"]
+        # the pyfunc signature declares author_followers as double (NaN for unknown): Spark
+        # refuses to narrow an int64 column to it implicitly
         posts = spark.read.parquet(data).select(*cols)
+        posts = posts.withColumn("author_followers", posts["author_followers"].cast("double"))
         scored = posts.select(udf(struct(*cols)).alias("t")).select("t.*")
         scored.write.mode("overwrite").parquet(out)
         return spark.read.parquet(out).count()
