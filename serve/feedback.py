@@ -25,11 +25,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serve.errors import ApiError
-from serve.schemas import EXAMPLE_POST, Problem
+from serve.schemas import CREATED_AT_PATTERN, EXAMPLE_POST, Problem, check_time
 from triage_ml.contract import MAX_TEXT_CHARS, DataError
 from triage_ml.feedback import FeedbackStore, FeedbackStoreError, open_store, validate_correction
 
@@ -100,7 +100,12 @@ class Correction(BaseModel):
         description=f"The post: 1 to {MAX_TEXT_CHARS:,} characters after trimming spaces.",
         json_schema_extra={"minLength": 1, "maxLength": MAX_TEXT_CHARS},
     )
-    created_at: str | None = Field(None, max_length=64, description="ISO-8601 time of the post.")
+    created_at: str | None = Field(
+        None,
+        max_length=64,
+        description="ISO-8601 time of the post, as in /v1/score.",
+        json_schema_extra={"pattern": CREATED_AT_PATTERN},
+    )
     channel: str | None = Field(None, max_length=100)
     author_followers: int | None = Field(None, ge=0, le=10**12)
     author_verified: bool | None = None
@@ -117,8 +122,10 @@ class Correction(BaseModel):
     reviewer: str = Field(max_length=256, description="Who corrected: an agent id or e-mail.")
     corrected_at: str = Field(
         max_length=64,
-        description="ISO-8601 time of the correction (no offset = UTC). With id and reviewer it "
-        "identifies the correction: sending it again stores nothing new.",
+        description="ISO-8601 time of the correction (no offset = UTC), same form and years as "
+        "created_at. With id and reviewer it identifies the correction: sending it again stores "
+        "nothing new.",
+        json_schema_extra={"pattern": CREATED_AT_PATTERN},
     )
     model_version: str = Field(
         max_length=256, description="The model_version of the scoring response corrected."
@@ -126,6 +133,11 @@ class Correction(BaseModel):
     request_id: str | None = Field(
         None, max_length=128, description="The X-Request-ID of that scoring response."
     )
+
+    @field_validator("created_at", "corrected_at")
+    @classmethod
+    def _times(cls, value: str | None, info) -> str | None:
+        return check_time(value, info.field_name)
 
 
 class FeedbackResult(BaseModel):
@@ -184,6 +196,7 @@ def _unavailable(err: FeedbackStoreError) -> ApiError:
 
 def _field_message(err: dict[str, Any]) -> str:
     kind, msg = str(err.get("type", "")), str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
     if kind == "extra_forbidden":
         return f"unknown field; a correction has only {', '.join(CORRECTION_FIELDS)}"
     if kind == "missing":

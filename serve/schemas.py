@@ -48,6 +48,21 @@ CREATED_AT_PATTERN = f"^(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}$"
 calendar days (29 February in leap years only; every fourth year is one in this range)."""
 _CREATED_AT = re.compile(CREATED_AT_PATTERN)
 
+
+def check_time(value: str | None, field: str) -> str | None:
+    """``value`` when it matches :data:`CREATED_AT_PATTERN` (what the schema promises), else a
+    ``ValueError`` that says why (a year out of range, or not ISO-8601)."""
+    if value is None or _CREATED_AT.fullmatch(value):
+        return value
+    year = value[:4]
+    if year.isascii() and year.isdigit() and not MIN_YEAR <= int(year) <= MAX_YEAR:
+        raise ValueError(f"found {value[:40]!r}; {field} must be a date from {DATE_RANGE}")
+    raise ValueError(
+        f"cannot read {value[:40]!r} as a date-time; use ISO-8601 such as "
+        f"2024-05-01T09:30:00Z or 2024-05-01 (a date from {DATE_RANGE}; no offset = UTC)"
+    )
+
+
 EXAMPLE_POST = {
     "id": "p-1042",
     "text": "@AcmeHelp third time I'm asking: my order never arrived and nobody answers!!!",
@@ -155,15 +170,7 @@ class Post(_Request):
     @field_validator("created_at")
     @classmethod
     def _created_at(cls, value: str | None) -> str | None:
-        if value is None or _CREATED_AT.fullmatch(value):
-            return value
-        year = value[:4]
-        if year.isascii() and year.isdigit() and not MIN_YEAR <= int(year) <= MAX_YEAR:
-            raise ValueError(f"found {value[:40]!r}; created_at must be a date from {DATE_RANGE}")
-        raise ValueError(
-            f"cannot read {value[:40]!r} as a date-time; use ISO-8601 such as "
-            f"2024-05-01T09:30:00Z or 2024-05-01 (a date from {DATE_RANGE}; no offset = UTC)"
-        )
+        return check_time(value, "created_at")
 
     @field_validator("id")
     @classmethod
