@@ -215,7 +215,10 @@ class Priority(BaseModel):
     tier: str = Field(description="Playbook tier, most urgent first (P1..P4 by default).")
     score: float = Field(ge=0.0, le=1.0)
     respond_within_minutes: int = Field(gt=0)
-    respond_by: datetime = Field(description="created_at (or time of scoring) + deadline, UTC.")
+    respond_by: datetime = Field(
+        description="created_at (or time of scoring) + the tier's deadline, UTC; counted in "
+        "open time only when the playbook declares business hours."
+    )
 
 
 class Reason(BaseModel):
