@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,28 +84,41 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"valid formats: {_VALID_FORMATS}",
             source=source,
         ) from None
-    if "id" in frame.columns:
-        inexact = _inexact_ids(frame["id"])
-        if inexact.any():
-            shown = ", ".join(repr(v) for v in pd.unique(frame["id"][inexact].astype(object))[:5])
-            raise DataError(
-                f"found {shown}; {ID_RULE}",
-                source=source,
-                column="id",
-                rows=(np.flatnonzero(inexact) + 1).tolist(),
-            )
-        frame = frame.assign(id=_id_as_str(frame["id"]))
-    return frame
+    return _ids_as_text(frame, source)
+
+
+def _ids_as_text(frame: pd.DataFrame, source: str, offset: int = 0) -> pd.DataFrame:
+    """Ids as text under one rule (:data:`ID_RULE`); an inexact float id is an error naming its
+    rows (``offset``: rows of the file before this frame, for a chunk of a streamed file)."""
+    if "id" not in frame.columns:
+        return frame
+    inexact = _inexact_ids(frame["id"])
+    if inexact.any():
+        shown = ", ".join(repr(v) for v in pd.unique(frame["id"][inexact].astype(object))[:5])
+        raise DataError(
+            f"found {shown}; {ID_RULE}",
+            source=source,
+            column="id",
+            rows=(np.flatnonzero(inexact) + offset + 1).tolist(),
+        )
+    return frame.assign(id=_id_as_str(frame["id"]))
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
     """Parquet, with text checked: binary columns are decoded as UTF-8, and string columns
     (which Parquet readers do not check) must be valid UTF-8; invalid bytes are an error that
     names the column and rows. Anything else malformed is refused before pandas sees it."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    return _text_checked(pq.read_table(path), path).to_pandas()
+
+
+def _text_checked(table, path: Path, offset: int = 0):
+    """``table`` with binary columns decoded as UTF-8 and string columns checked to be UTF-8;
+    bad bytes are an error naming the column and the rows (``offset``: rows before this table in
+    the file, for a chunk of a streamed file)."""
+    import pyarrow as pa
+
     for i, field in enumerate(table.schema):
         column = table.column(i)
         if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
@@ -121,7 +135,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             continue
         decoded: list[str | None] = []
         bad: list[int] = []
-        for row, value in enumerate(column.to_pylist(), start=1):
+        for row, value in enumerate(column.to_pylist(), start=offset + 1):
             try:
                 decoded.append(None if value is None else value.decode("utf-8"))
             except UnicodeDecodeError:
@@ -136,10 +150,16 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             )
         table = table.set_column(i, field.name, pa.array(decoded, type=pa.string()))
     table.validate(full=True)  # e.g. invalid UTF-8 inside nested or dictionary columns
-    return table.to_pandas()
+    return table
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, **_csv_options(path))
+
+
+def _csv_options(path: Path) -> dict:
+    """``pd.read_csv`` options for a history file: the contract's text columns read as text,
+    its null spellings elsewhere (the header is read here; an empty file is an error)."""
     try:
         header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
     except pd.errors.EmptyDataError:
@@ -156,17 +176,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
         else:
             na_values[col] = _CSV_NULLS
     dtype = {col: str for col in _CSV_STRING_COLUMNS if col in header}
-    return pd.read_csv(
-        path,
-        encoding="utf-8-sig",
-        dtype=dtype,
-        keep_default_na=False,
-        na_values=na_values,
-    )
+    return {
+        "encoding": "utf-8-sig",
+        "dtype": dtype,
+        "keep_default_na": False,
+        "na_values": na_values,
+    }
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
-    records = []
+    return _records_frame(list(_jsonl_records(path)))
+
+
+def _jsonl_records(path: Path) -> Iterator[dict]:
+    """The objects of a JSONL file, one per non-blank line; anything else is an error naming
+    the line."""
     with path.open(encoding="utf-8-sig") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -185,8 +209,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                     '(one post per line, e.g. {"id": "p-1", "text": "..."})',
                     source=str(path),
                 )
-            records.append(record)
-    return _records_frame(records)
+            yield record
 
 
 def _read_json(path: Path) -> pd.DataFrame:

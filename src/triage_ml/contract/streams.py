@@ -13,23 +13,21 @@ read at once. A ``.json`` array cannot be streamed: it is read whole and then cu
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from triage_ml.contract.columns import ID_RULE
 from triage_ml.contract.errors import DataError, _short
 from triage_ml.contract.readers import (
-    _CSV_NULLS,
-    _CSV_STRING_COLUMNS,
     _VALID_FORMATS,
     FORMATS,
-    _id_as_str,
-    _inexact_ids,
+    _csv_options,
+    _ids_as_text,
+    _jsonl_records,
     _records_frame,
+    _text_checked,
     read_table,
 )
 from triage_ml.contract.validation import validate_posts
@@ -98,73 +96,18 @@ def _read_errors(fmt: str, source: str) -> Iterator[None]:
         ) from None
 
 
-def _ids_as_text(frame: pd.DataFrame, source: str, offset: int) -> pd.DataFrame:
-    if "id" not in frame.columns:
-        return frame
-    inexact = _inexact_ids(frame["id"])
-    if inexact.any():
-        shown = ", ".join(repr(v) for v in pd.unique(frame["id"][inexact].astype(object))[:5])
-        raise DataError(
-            f"found {shown}; {ID_RULE}",
-            source=source,
-            column="id",
-            rows=(np.flatnonzero(inexact) + offset + 1).tolist(),
-        )
-    return frame.assign(id=_id_as_str(frame["id"]))
-
-
 def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            "file is empty (expected a header row with at least 'id' and 'text')",
-            source=str(path),
-        ) from None
-    na_values: dict[str, list[str]] = {}
-    for col in header:
-        if col == "labels":
-            na_values[col] = []
-        elif col in _CSV_STRING_COLUMNS:
-            na_values[col] = [""]
-        else:
-            na_values[col] = _CSV_NULLS
-    dtype = {col: str for col in _CSV_STRING_COLUMNS if col in header}
-    with pd.read_csv(
-        path,
-        encoding="utf-8-sig",
-        dtype=dtype,
-        keep_default_na=False,
-        na_values=na_values,
-        chunksize=chunk_rows,
-    ) as reader:
+    with pd.read_csv(path, chunksize=chunk_rows, **_csv_options(path)) as reader:
         yield from reader
 
 
 def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     records: list[dict] = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"line {lineno} is not valid JSON ({err.msg}, column {err.colno}); "
-                    "expected one JSON object per line",
-                    source=str(path),
-                ) from None
-            if not isinstance(record, dict):
-                raise DataError(
-                    f"line {lineno} is a JSON {type(record).__name__}, expected an object "
-                    '(one post per line, e.g. {"id": "p-1", "text": "..."})',
-                    source=str(path),
-                )
-            records.append(record)
-            if len(records) == chunk_rows:
-                yield _records_frame(records)
-                records = []
+    for record in _jsonl_records(path):
+        records.append(record)
+        if len(records) == chunk_rows:
+            yield _records_frame(records)
+            records = []
     if records:
         yield _records_frame(records)
 
@@ -188,45 +131,6 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 pending, held = rest.to_batches(), rest.num_rows
         if held:
             yield _text_checked(pa.Table.from_batches(pending), path, offset).to_pandas()
-
-
-def _text_checked(table, path: Path, offset: int):
-    """As the whole-file Parquet reader: binary columns decoded as UTF-8, string columns checked
-    to be UTF-8; bad bytes are an error naming the column and the rows of the whole file."""
-    import pyarrow as pa
-
-    for i, field in enumerate(table.schema):
-        column = table.column(i)
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            try:
-                column.validate(full=True)
-                continue
-            except pa.ArrowInvalid:
-                column = column.cast(pa.large_binary())
-        elif not (
-            pa.types.is_binary(field.type)
-            or pa.types.is_large_binary(field.type)
-            or pa.types.is_binary_view(field.type)
-        ):
-            continue
-        decoded: list[str | None] = []
-        bad: list[int] = []
-        for row, value in enumerate(column.to_pylist(), start=offset + 1):
-            try:
-                decoded.append(None if value is None else value.decode("utf-8"))
-            except UnicodeDecodeError:
-                bad.append(row)
-                decoded.append(None)
-        if bad:
-            raise DataError(
-                "holds bytes that are not UTF-8 text; store the column as UTF-8 strings",
-                source=str(path),
-                column=field.name,
-                rows=bad,
-            )
-        table = table.set_column(i, field.name, pa.array(decoded, type=pa.string()))
-    table.validate(full=True)
-    return table
 
 
 def validate_chunks(
