@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -73,6 +74,7 @@ def render() -> tuple[bytes, str]:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
+        forget_dead_workers(os.environ[MULTIPROC_ENV])
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
@@ -85,3 +87,19 @@ def worker_exited(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
+
+
+def forget_dead_workers(path: str) -> None:
+    """Drop the live gauges of workers that died without shutting down (kill -9, out of
+    memory): the supervisor starts a replacement, but nothing else removes the dead process's
+    files, and its last model version would be reported as served forever."""
+    from prometheus_client import multiprocess
+
+    pids = {f.stem.rsplit("_", 1)[-1] for f in Path(path).glob("gauge_live*_*.db")}
+    for pid in sorted(int(p) for p in pids if p.isdigit()):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, path)
+        except PermissionError:  # alive, another user's process
+            pass
