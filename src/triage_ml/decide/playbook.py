@@ -172,6 +172,43 @@ def prioritise(
     ``created_at`` may hold NaT: the SLA clock then starts at ``now`` (the time of scoring).
     With ``business_hours`` in the playbook the deadline counts open time only.
     """
+    d = decisions(playbook, labels, predicted, urgency)
+    start = pd.to_datetime(created_at, utc=True).reset_index(drop=True)
+    clock = now if now is not None else pd.Timestamp.now(tz="UTC")
+    start = start.fillna(clock)
+    if playbook.business_hours is None:
+        respond_by = start + pd.to_timedelta(d.minutes, unit="m")
+    else:
+        respond_by = add_business_minutes(playbook.business_hours, start, d.minutes)
+    return Priorities(
+        tier=d.tier,
+        score=d.score,
+        respond_within_minutes=d.respond_within_minutes,
+        respond_by=respond_by,
+        route=d.route,
+        escalate=d.escalate,
+        urgency=d.urgency,
+    )
+
+
+@dataclass
+class Decisions:
+    """Everything :func:`prioritise` decides except the deadline's clock time."""
+
+    tier: np.ndarray
+    score: np.ndarray
+    minutes: np.ndarray  # the tier's minutes, as the tiers declare them
+    respond_within_minutes: np.ndarray  # the same as int
+    route: np.ndarray
+    escalate: np.ndarray
+    urgency: np.ndarray
+
+
+def decisions(
+    playbook: Playbook, labels: list[str], predicted: np.ndarray, urgency: np.ndarray
+) -> Decisions:
+    """Tier, route and escalation of a batch: the part of :func:`prioritise` without dates,
+    shared with the single-post path of scoring (which dates its deadlines without pandas)."""
     n = len(urgency)
     urgency = np.clip(np.asarray(urgency, dtype=float), 0.0, 1.0)
     has = {lab: predicted[:, i].astype(bool) for i, lab in enumerate(labels)}
@@ -191,13 +228,6 @@ def prioritise(
         tier_idx = np.where(hit, np.minimum(tier_idx, tier_names.index(floor.tier)), tier_idx)
 
     minutes = np.array([t.respond_within_minutes for t in playbook.tiers])[tier_idx]
-    start = pd.to_datetime(created_at, utc=True).reset_index(drop=True)
-    clock = now if now is not None else pd.Timestamp.now(tz="UTC")
-    start = start.fillna(clock)
-    if playbook.business_hours is None:
-        respond_by = start + pd.to_timedelta(minutes, unit="m")
-    else:
-        respond_by = add_business_minutes(playbook.business_hours, start, minutes)
 
     route = np.full(n, playbook.routing.default, dtype=object)
     decided = np.zeros(n, dtype=bool)
@@ -210,11 +240,11 @@ def prioritise(
     for cond in playbook.escalation:
         escalate |= _matches(cond, has, urgency)
 
-    return Priorities(
+    return Decisions(
         tier=np.array(tier_names, dtype=object)[tier_idx],
         score=np.round(score, 4),
+        minutes=minutes,
         respond_within_minutes=minutes.astype(int),
-        respond_by=respond_by,
         route=route,
         escalate=escalate,
         urgency=urgency,

@@ -37,7 +37,11 @@ def _surface_cues(text: pd.Series) -> dict[str, np.ndarray]:
     ``re`` semantics for these patterns too) without their fixed cost per call, which dominated
     scoring a single post. Missing text gives NaN, as before.
     """
-    values = text.to_numpy(dtype=object, na_value=None)
+    return _cue_columns(text.to_numpy(dtype=object, na_value=None))
+
+
+def _cue_columns(values) -> dict[str, np.ndarray]:
+    """:func:`_surface_cues` of a sequence of texts (``None`` for a missing one)."""
     counts = np.full((len(_CUES), len(values)), np.nan)
     for i, value in enumerate(values):
         if value is None:
@@ -52,6 +56,18 @@ def _surface_cues(text: pd.Series) -> dict[str, np.ndarray]:
             len(_EMOJI.findall(s)),
         )
     return dict(zip(_CUES, np.log1p(counts), strict=True))
+
+
+def _numeric_columns(
+    followers: np.ndarray, verified: np.ndarray, texts: np.ndarray
+) -> dict[str, np.ndarray]:
+    cols = {
+        "author_followers": np.log1p(np.nan_to_num(followers, nan=0.0).clip(min=0)),
+        "followers_missing": np.isnan(followers).astype(float),
+        "author_verified": np.nan_to_num(verified, nan=0.0),
+    }
+    cols.update(_cue_columns(texts))
+    return cols
 
 
 class MetadataFeatures(TransformerMixin, BaseEstimator):
@@ -70,13 +86,9 @@ class MetadataFeatures(TransformerMixin, BaseEstimator):
     def _numeric(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
         followers = pd.to_numeric(X["author_followers"], errors="coerce").to_numpy(dtype=float)
         verified = pd.to_numeric(X["author_verified"], errors="coerce").to_numpy(dtype=float)
-        cols = {
-            "author_followers": np.log1p(np.nan_to_num(followers, nan=0.0).clip(min=0)),
-            "followers_missing": np.isnan(followers).astype(float),
-            "author_verified": np.nan_to_num(verified, nan=0.0),
-        }
-        cols.update(_surface_cues(X["text"]))
-        return cols
+        return _numeric_columns(
+            followers, verified, X["text"].to_numpy(dtype=object, na_value=None)
+        )
 
     def fit(self, X: pd.DataFrame, y=None) -> MetadataFeatures:
         numeric = self._numeric(X)
@@ -90,11 +102,21 @@ class MetadataFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> sparse.csr_matrix:
-        matrix = np.column_stack(list(self._numeric(X).values()))
+        return sparse.csr_matrix(self._dense(self._numeric(X), X["channel"].astype(str).to_numpy()))
+
+    def dense_rows(
+        self, followers: np.ndarray, verified: np.ndarray, texts: list[str], channels: list[str]
+    ) -> np.ndarray:
+        """The features of posts given as plain values (canonical: NaN for missing followers
+        or verified), as a dense array: what :meth:`transform` computes, without a frame."""
+        numeric = _numeric_columns(followers, verified, np.array(texts, dtype=object))
+        return self._dense(numeric, np.array(channels, dtype=object))
+
+    def _dense(self, numeric: dict[str, np.ndarray], channel: np.ndarray) -> np.ndarray:
+        matrix = np.column_stack(list(numeric.values()))
         scaled = matrix / self.scale_
-        channel = X["channel"].astype(str).to_numpy()
         onehot = np.column_stack([channel == c for c in self.channels_]).astype(float)
-        return sparse.csr_matrix(np.hstack([scaled, onehot]))
+        return np.hstack([scaled, onehot])
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         names = self.numeric_names_ + [f"channel={c}" for c in self.channels_]

@@ -341,12 +341,13 @@ class Triager:
             reasons = self.explain(X, predicted, posts=posts)
         else:
             reasons = self.occlusion_reasons(posts, proba, predicted)
-        self._flag_unreadable(posts, X, unsure, reasons, with_reasons)
+        texts = posts["text"].astype(str).tolist()
+        self._flag_unreadable(texts, X, unsure, reasons, with_reasons)
         urgency = self.predict_urgency(X, encoder_urgency)
         return LabelScores(proba, predicted, unsure, urgency, reasons)
 
     def _flag_unreadable(
-        self, posts: pd.DataFrame, X, unsure: np.ndarray, reasons: list, with_reasons: bool
+        self, texts: list[str], X, unsure: np.ndarray, reasons: list, with_reasons: bool
     ) -> None:
         """``needs_human`` (with a reason) for posts the model cannot read: nothing left after
         normalisation, or confidently written in another language than the training history."""
@@ -361,13 +362,13 @@ class Triager:
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         readable = np.bincount(rows[text_columns[X.indices]], minlength=X.shape[0])
         empty = readable == 0
-        other: list[str | None] = [None] * len(posts)
+        other: list[str | None] = [None] * len(texts)
         if self.language_:
             from triage_ml.model.language import foreign
 
-            other = foreign(posts["text"].astype(str).tolist(), self.language_)
+            other = foreign(texts, self.language_)
         trained_on = "/".join(self.language_ or [])
-        for i in range(len(posts)):
+        for i in range(len(texts)):
             why = None
             if empty[i]:
                 why = "no readable words after normalisation"
