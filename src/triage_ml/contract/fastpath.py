@@ -10,6 +10,10 @@ turns them off; the tests do that to compare them with the general path, bit for
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -159,3 +163,107 @@ def _strings(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     out = series.astype("str").where(~null).str.strip()
     null = null | (out.fillna("") == "").to_numpy()
     return out.where(~null), null
+
+
+# -- posts as plain values (the service's single posts) ----------------------------------------
+
+# The ISO-8601 forms the plain path reads itself; any other form goes through pandas.
+_PLAIN_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:\d{2})?"
+)
+
+
+@dataclass
+class PlainPosts:
+    """Canonical posts as plain lists: the values :func:`_valid_small_batch` puts in its frame
+    (``None`` for a missing ``created_at``, NaN for missing followers or verified)."""
+
+    ids: list[str]
+    texts: list[str]
+    created_at: list[datetime | None]
+    channels: list[str]
+    followers: np.ndarray
+    verified: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def plain_posts(posts: Sequence[Mapping[str, Any]]) -> PlainPosts | None:
+    """The canonical values of a few ordinary, valid posts given as mappings (JSON objects),
+    without a frame; ``None`` for anything else, which then goes the general way (and gets its
+    errors worded there). The same rules as :func:`_valid_small_batch`, plus: ``created_at``
+    only in the plain ISO-8601 forms of ``_PLAIN_DATE`` (others go through pandas). The tests
+    compare both on generated posts."""
+    n = len(posts)
+    if not 0 < n <= _SMALL_BATCH:
+        return None
+    ids: list[str] = []
+    texts: list[str] = []
+    created: list[datetime | None] = []
+    channels: list[str] = []
+    followers = np.full(n, np.nan)
+    verified = np.full(n, np.nan)
+    for i, post in enumerate(posts):
+        if not isinstance(post, Mapping) or not _SMALL_BATCH_COLUMNS.issuperset(post):
+            return None
+        value = post.get("id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            return None
+        ids.append(value)
+        value = post.get("text")
+        if not isinstance(value, str):
+            return None
+        value = value.strip()
+        if not value or len(value) > MAX_TEXT_CHARS:
+            return None
+        texts.append(value)
+        value = post.get("created_at")
+        when = None
+        if not _absent(value):
+            if not isinstance(value, str):
+                return None
+            value = value.strip()
+            if value:
+                when = _plain_date(value)
+                if when is None:
+                    return None
+        created.append(when)
+        value = post.get("channel")
+        channel = "unknown"
+        if not _absent(value):
+            if not isinstance(value, str) or not value.isascii():
+                return None
+            channel = value.strip().lower() or "unknown"
+        channels.append(channel)
+        value = post.get("author_followers")
+        if not _absent(value):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            if not 0 <= value <= 2**53:
+                return None
+            followers[i] = float(value)
+        value = post.get("author_verified")
+        if not _absent(value):
+            if not isinstance(value, bool):
+                return None
+            verified[i] = float(value)
+    if len(set(ids)) != n:
+        return None
+    return PlainPosts(ids, texts, created, channels, followers, verified)
+
+
+def _plain_date(text: str) -> datetime | None:
+    """A UTC datetime of a plain ISO-8601 date or date-time (no offset = UTC), as pandas'
+    ``to_datetime(format="ISO8601", utc=True)`` reads it; ``None`` when not plain or invalid."""
+    if not _PLAIN_DATE.fullmatch(text) or not _year_in_range(text):
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)

@@ -18,5 +18,7 @@ __getattr__, __dir__ = lazy_exports(
         "Predictions": ".scoring",
         "score_posts": ".scoring",
         "score_in_batches": ".scoring",
+        "score_records": ".scoring",
+        "ScoredRecords": ".scoring",
     },
 )

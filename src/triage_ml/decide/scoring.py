@@ -7,15 +7,18 @@ review notebook, so they all return the same numbers and the same reasons.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from triage_ml.contract.fastpath import plain_posts
 from triage_ml.contract.validation import validate_posts
-from triage_ml.decide.playbook import Playbook, derived_urgency, prioritise
+from triage_ml.decide.playbook import Playbook, decisions, derived_urgency, prioritise
+from triage_ml.model.compiled import plain_features, score_plain
 
 if TYPE_CHECKING:  # annotations only: store sits above decide (docs/architecture.md)
     from triage_ml.store.bundle import Bundle
@@ -49,38 +52,7 @@ class Predictions:
 
     def records(self) -> list[dict]:
         """Nested records: the API and ``predict --out x.jsonl`` form."""
-        out = []
-        respond_by = _iso(self.respond_by)
-        proba = np.round(self.probabilities, 4)
-        for i, post_id in enumerate(self.ids):
-            out.append(
-                {
-                    "id": post_id,
-                    "labels": {
-                        lab: {
-                            "probability": float(proba[i, k]),
-                            "predicted": bool(self.predicted[i, k]),
-                        }
-                        for k, lab in enumerate(self.labels)
-                    },
-                    "predicted_labels": [
-                        lab for k, lab in enumerate(self.labels) if self.predicted[i, k]
-                    ],
-                    "urgency": round(float(self.urgency[i]), 4),
-                    "priority": {
-                        "tier": str(self.tier[i]),
-                        "score": float(self.score[i]),
-                        "respond_within_minutes": int(self.respond_within_minutes[i]),
-                        "respond_by": respond_by[i],
-                    },
-                    "route": str(self.route[i]),
-                    "escalate": bool(self.escalate[i]),
-                    "needs_human": bool(self.needs_human[i]),
-                    "reasons": self.reasons[i],
-                    "model_version": self.model_version,
-                }
-            )
-        return out
+        return _records(self, _iso(self.respond_by))
 
     def flat(self) -> pd.DataFrame:
         """One row per post, one column per field: CSV, Parquet, Spark and the MLflow pyfunc."""
@@ -100,6 +72,39 @@ class Predictions:
         cols["reasons"] = [json.dumps(r, ensure_ascii=False) for r in self.reasons]
         cols["model_version"] = self.model_version
         return pd.DataFrame(cols)
+
+
+def _records(p: Predictions | _Plain, respond_by: list[str]) -> list[dict]:
+    """The nested records of scored posts (``respond_by`` already in ISO form)."""
+    out = []
+    proba = np.round(p.probabilities, 4)
+    for i, post_id in enumerate(p.ids):
+        out.append(
+            {
+                "id": post_id,
+                "labels": {
+                    lab: {
+                        "probability": float(proba[i, k]),
+                        "predicted": bool(p.predicted[i, k]),
+                    }
+                    for k, lab in enumerate(p.labels)
+                },
+                "predicted_labels": [lab for k, lab in enumerate(p.labels) if p.predicted[i, k]],
+                "urgency": round(float(p.urgency[i]), 4),
+                "priority": {
+                    "tier": str(p.tier[i]),
+                    "score": float(p.score[i]),
+                    "respond_within_minutes": int(p.respond_within_minutes[i]),
+                    "respond_by": respond_by[i],
+                },
+                "route": str(p.route[i]),
+                "escalate": bool(p.escalate[i]),
+                "needs_human": bool(p.needs_human[i]),
+                "reasons": p.reasons[i],
+                "model_version": p.model_version,
+            }
+        )
+    return out
 
 
 def _iso(ts: pd.Series) -> list[str]:
@@ -172,3 +177,126 @@ def score_in_batches(
         )
         if on_batch:
             on_batch(len(chunk))
+
+
+# -- a few posts as plain values: the service's single posts -----------------------------------
+
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass
+class _Plain:
+    """The fields of :class:`Predictions` that the records read, as the plain path has them."""
+
+    ids: list[str]
+    labels: list[str]
+    probabilities: np.ndarray
+    predicted: np.ndarray
+    needs_human: np.ndarray
+    urgency: np.ndarray
+    tier: np.ndarray
+    score: np.ndarray
+    respond_within_minutes: np.ndarray
+    route: np.ndarray
+    escalate: np.ndarray
+    reasons: list[list[dict]]
+    model_version: str
+
+
+@dataclass
+class ScoredRecords:
+    """The records of a few posts scored by :func:`score_records`; :meth:`scored` builds the
+    canonical frame and :class:`Predictions` that :func:`score_posts` would have returned,
+    for work that needs them once the response is sent (drift window, shadow log)."""
+
+    records: list[dict]
+    model_version: str
+    _scored: Callable[[], tuple[pd.DataFrame, Predictions]]
+
+    def scored(self) -> tuple[pd.DataFrame, Predictions]:
+        return self._scored()
+
+
+def score_records(
+    bundle: Bundle,
+    posts: Sequence[Mapping[str, Any]],
+    playbook: Playbook | None = None,
+    now: pd.Timestamp | None = None,
+    with_reasons: bool = True,
+) -> ScoredRecords | None:
+    """``score_posts(bundle, DataFrame(posts), ...).records()`` for a few ordinary posts given
+    as mappings (the API's JSON objects), without pandas: the same records, bit for bit.
+
+    Returns ``None`` where this path does not apply, and the caller scores the general way:
+    an encoder model or another feature tree than the linear one, a playbook with business
+    hours, more than a small batch, or posts the general validation has to look at (any
+    invalid or unusual value: the general path words its error).
+    """
+    triager = bundle.triager
+    playbook = playbook or bundle.playbook
+    if playbook.business_hours is not None:
+        return None
+    plain = plain_features(triager)
+    if plain is None:
+        return None
+    values = plain_posts(posts)
+    if values is None:
+        return None
+    scores = score_plain(
+        triager,
+        plain,
+        values.texts,
+        values.followers,
+        values.verified,
+        values.channels,
+        with_reasons,
+    )
+    labels = list(triager.labels)
+    urgency = (
+        scores.urgency
+        if scores.urgency is not None
+        else derived_urgency(playbook, labels, scores.probabilities)
+    )
+    d = decisions(playbook, labels, scores.predicted, urgency)
+    clock = now if now is not None else pd.Timestamp.now(tz="UTC")
+    respond_by = [
+        ((clock if when is None else when) + timedelta(minutes=int(m))).strftime(_ISO)
+        for when, m in zip(values.created_at, d.minutes, strict=True)
+    ]
+    decided = _Plain(
+        ids=values.ids,
+        labels=labels,
+        probabilities=scores.probabilities,
+        predicted=scores.predicted,
+        needs_human=scores.needs_human,
+        urgency=d.urgency,
+        tier=d.tier,
+        score=d.score,
+        respond_within_minutes=d.respond_within_minutes,
+        route=d.route,
+        escalate=d.escalate,
+        reasons=scores.reasons,
+        model_version=bundle.model_version,
+    )
+
+    def scored() -> tuple[pd.DataFrame, Predictions]:
+        frame, _ = validate_posts(pd.DataFrame(list(posts)), label_set=labels, source="<posts>")
+        prio = prioritise(playbook, labels, scores.predicted, urgency, frame["created_at"], clock)
+        return frame, Predictions(
+            ids=values.ids,
+            labels=labels,
+            probabilities=scores.probabilities,
+            predicted=scores.predicted,
+            needs_human=scores.needs_human,
+            urgency=prio.urgency,
+            tier=prio.tier,
+            score=prio.score,
+            respond_within_minutes=prio.respond_within_minutes,
+            respond_by=prio.respond_by,
+            route=prio.route,
+            escalate=prio.escalate,
+            reasons=scores.reasons,
+            model_version=bundle.model_version,
+        )
+
+    return ScoredRecords(_records(decided, respond_by), bundle.model_version, scored)
