@@ -46,7 +46,7 @@ from serve.settings import Settings, get_settings
 from serve.shadow import start_monitoring
 from triage_ml import __version__
 from triage_ml.contract import DataError, format_validation_error, validate_posts
-from triage_ml.decide import score_posts
+from triage_ml.decide import score_posts, score_records
 
 log = logging.getLogger("serve")
 
@@ -166,6 +166,21 @@ def score_payload(
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
+def plain_payload(
+    model: LoadedModel, posts: Sequence[Post], reasons: bool, scored: list
+) -> bytes | None:
+    """``score_payload`` for a few ordinary posts, without pandas (the same bytes: the same
+    records, tested); ``None`` where that path does not apply. The canonical posts and
+    predictions for the work after the response are built then, and only if needed."""
+    values = [{name: getattr(p, name) for name in POST_FIELDS} for p in posts]
+    result = score_records(model.bundle, values, model.playbook, with_reasons=reasons)
+    if result is None:
+        return None
+    scored.append(result.scored)
+    body = {"model_version": result.model_version, "results": result.records}
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem} for code in codes}
 
@@ -243,11 +258,13 @@ async def score(
             "accepted (TRIAGE_MAX_CHARS): send fewer or shorter posts per request",
             "too_many_characters",
         )
-    frame = posts_frame(request.posts)
     scored: list = []
     if n <= INLINE_POSTS and chars <= INLINE_CHARS and model.bundle.triager.family == "linear":
-        payload = score_payload(model, frame, reasons, scored)
+        payload = plain_payload(model, request.posts, reasons, scored)
+        if payload is None:
+            payload = score_payload(model, posts_frame(request.posts), reasons, scored)
     else:  # an encoder spends milliseconds per post: never on the event loop
+        frame = posts_frame(request.posts)
         payload = await run_in_threadpool(score_payload, model, frame, reasons, scored)
     from serve.metrics import get_metrics
     from serve.shadow import after_scoring

@@ -102,16 +102,30 @@ def run_shadow(holder: ModelHolder, path: Path, posts: pd.DataFrame, champion: A
 
 
 def after_scoring(settings: Settings, model: Any, scored: list) -> BackgroundTask | None:
-    """The work to run once the response is sent: the drift window, the shadow log."""
+    """The work to run once the response is sent: the drift window, the shadow log.
+
+    ``scored`` holds the canonical posts and their predictions, or a function that builds
+    them (the plain path of a single post builds them only when needed, after the response).
+    """
     if not scored:
         return None
-    posts, preds = scored[0]
+    posts, preds = scored[0] if isinstance(scored[0], tuple) else (None, None)
     holder = _state.get("holder")
-    if settings.drift_window <= 0 and holder is None:
+    drift = settings.drift_window > 0
+    if drift and posts is None:  # nothing to build for a model without reference statistics
+        drift = isinstance(getattr(model.bundle, "metadata", {}).get("reference"), dict)
+    if not drift and holder is None:
         return None
 
     def work() -> None:
-        if settings.drift_window > 0:
+        nonlocal posts, preds
+        if posts is None:
+            try:
+                posts, preds = scored[0]()
+            except Exception:  # monitoring never hurts serving; logged without post text
+                log.exception("drift window / shadow: could not rebuild the scored posts")
+                return
+        if drift:
             from serve.drift import observe
 
             observe(model, posts, preds, settings.drift_window)
