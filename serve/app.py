@@ -29,6 +29,7 @@ from serve.feedback import RequestIdMiddleware, feedback_router
 from serve.loader import LoadedModel, ModelHolder, source_for
 from serve.logs import install_redaction
 from serve.middleware import BodyLimitMiddleware, ConcurrencyLimitMiddleware, MetricsMiddleware
+from serve.review import review_router, start_review_pool
 from serve.schemas import (
     EXAMPLE_POST,
     EXAMPLE_RESULT,
@@ -402,6 +403,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.reload_interval > 0:
         watcher = asyncio.create_task(holder.watch(settings.reload_interval))
     monitors = await start_monitoring(settings, holder)  # drift gauges, shadow model
+    monitors += start_review_pool(app.state, settings, holder)  # GET /v1/review-queue
     try:
         yield
     finally:
@@ -432,6 +434,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     app.include_router(router)
     app.include_router(feedback_router(require_api_key, require_model))
+    app.include_router(review_router(require_api_key))
     app.add_middleware(RequestIdMiddleware)  # X-Request-ID on every response
     app.openapi = _openapi_with_limits(app)  # type: ignore[method-assign]
     return app

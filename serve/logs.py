@@ -22,13 +22,17 @@ KNOWN_PATHS = frozenset(
         "/healthz",
         "/readyz",
         "/metrics",
+        "/v1/review-queue",
         "/docs",
         "/docs/oauth2-redirect",
         "/redoc",
         "/openapi.json",
     )
 )
-_SHOWN_VALUES = {"reasons": frozenset(("true", "false", "1", "0", "yes", "no", "on", "off"))}
+_SHOWN_VALUES = {
+    "reasons": frozenset(("true", "false", "1", "0", "yes", "no", "on", "off")),
+    "n": frozenset(str(i) for i in range(1, 1001)),  # GET /v1/review-queue?n=50
+}
 
 
 def redact_target(target: str) -> str:

@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     ``models:/NAME/VERSION``); both decisions go to ``shadow_log``. Unset = no shadow."""
     shadow_log: Path = Path("shadow.jsonl")
     """JSONL file the shadow decisions are appended to (ids, labels, tiers, versions; no text)."""
+    review_pool: Path | None = None
+    """CSV, JSONL or Parquet file of unlabelled posts that ``GET /v1/review-queue`` ranks for
+    labelling (once per model version and file change, off the request path). Unset = the
+    route answers 409."""
 
     @field_validator("model")
     @classmethod

@@ -320,6 +320,20 @@ class FeedbackStore:
             raise self._fail(f"erase post {post_id!r}", err) from None
         return {"corrections": int(n_corr), "posts": int(n_posts)}
 
+    def corrected_ids(self) -> list[str]:
+        """The ids of the posts that have at least one correction (no text is read)."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from triage_ml.feedback.schema import corrections
+
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(corrections.c.post_id).distinct()).all()
+        except SQLAlchemyError as err:
+            raise self._fail("read the corrected post ids", err) from None
+        return [str(r[0]) for r in rows]
+
     def corrections(self, since: datetime | None = None) -> pd.DataFrame:
         """Every stored correction with its post, oldest first (one row per correction)."""
         from sqlalchemy import select
