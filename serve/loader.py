@@ -31,7 +31,7 @@ import pandas as pd
 
 from serve.settings import Settings
 from triage_ml.contract import ConfigError
-from triage_ml.decide import Playbook, load_playbook, score_posts
+from triage_ml.decide import Playbook, load_playbook, score_posts, score_records
 from triage_ml.store import Bundle, BundleError, load_bundle
 
 log = logging.getLogger("serve")
@@ -206,6 +206,8 @@ class ModelHolder:
             playbook, playbook_source = bundle.playbook, "bundle"
         try:  # a model that cannot score a plain post must not replace one that can
             score_posts(bundle, _probe(), playbook)
+            # the single-post path too: also builds its tables now, before the heap is frozen
+            score_records(bundle, _probe().to_dict("records"), playbook)
         except Exception as err:
             raise BundleError(
                 f"{self.source.description}: the model cannot score a test post "

@@ -117,3 +117,22 @@ def test_invalid_posts_get_the_general_paths_error(client: TestClient, general) 
     answer = client.post("/v1/score", json={"posts": posts}, headers=AUTH)
     assert answer.status_code == 422, answer.text
     assert general == [1] and "x-1" in answer.text
+
+
+def test_loading_builds_the_plain_path_before_the_first_request(bundle_dir, tmp_path) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(bundle_dir, root / "triage")
+    settings = Settings(
+        model_root=root,
+        model="triage",
+        api_keys=(KEY,),
+        reload_interval=0,
+        bundle_key="",
+        allow_unsigned=True,
+        gc_freeze=False,
+    )
+    app = create_app()
+    app.dependency_overrides[get_settings] = lambda: settings
+    with TestClient(app) as c:
+        triager = c.app.state.models.current.bundle.triager
+        assert triager.__dict__.get("_plain_features") is not None
