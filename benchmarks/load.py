@@ -1,16 +1,18 @@
 """Load and faults: `triage-ml serve` with 2 workers under locust, model reloads and a kill -9.
 
-    .venv/bin/python -m benchmarks.load               # about 10 minutes (sample model cached)
+    .venv/bin/python -m benchmarks.load               # 10-15 minutes (sample model cached)
     .venv/bin/python -m benchmarks.load --hold 30 --step 6
 
 The load generator is locust (headless, its own process, ``benchmarks/locustfile.py``) on the
 same machine as the service, whose share of the CPU is reported. Phases, for single-post and
 20-post requests:
 
-1. **Rated throughput.** Step the request rate up (x1.25 per step, ``--step`` seconds each,
-   the first ``--warm`` seconds not counted) until the p99 latency reaches ``--p99-ms`` (50), a
-   request fails (any non-200: 429 and 503 count) or the service falls behind the offered rate;
-   the rated throughput is the rate achieved at the last step that passed.
+1. **Rated throughput.** Step the offered rate up (x1.25 per step; halved first while the
+   first step fails, on a busy machine), each step ``--step`` seconds or until it has 300
+   requests (at most 30 s), the first ``--warm`` seconds not counted, until the p99 latency
+   reaches ``--p99-ms`` (50), a request fails (any non-200: 429 and 503 count) or the service
+   falls behind the offered rate; the rated throughput is the rate achieved at the highest
+   step that passed below the lowest that failed.
 2. **Hold with reloads, then a kill.** Offer 80% of it for ``--hold`` seconds. Every
    ``--reload-every`` seconds a rollout happens: the ``triage`` bundle link in the model root is
    swapped to the other copy of the bundle (both workers reload it within
@@ -18,8 +20,11 @@ same machine as the service, whose share of the CPU is reported. Phases, for sin
    worker that answers. No request may fail then. After the last reload one worker gets
    SIGKILL: only the requests in flight at that instant may fail (counted from each request's
    start and end; which worker held a request is not visible to the client, so the bound is all
-   requests in flight); the time until uvicorn's supervisor has a replacement process and until
-   that process answers is recorded, and the worker count must be back to 2.
+   requests in flight). A request sent after the kill on a keep-alive connection the dead
+   worker held finds it closed; the locustfile sends it once more, and both attempts are
+   counted (with and without that retry). The time until uvicorn's supervisor has a
+   replacement process and until that process answers is recorded, and the worker count must
+   be back to 2.
 3. **CPU share.** CPU seconds of the locust process, of the service (supervisor and workers)
    and of the whole machine between the end of the warm-up and the kill.
 
@@ -330,14 +335,19 @@ def step_up(
     warm: float,
     out: Path,
     factor: float = 1.25,
+    floor: float = 0.5,
+    min_requests: int = 300,
     max_steps: int = 30,
 ) -> tuple[float | None, list[Step]]:
-    """Raise the offered rate until a step fails; the rated throughput is the rate achieved at
-    the last step that passed (None when the first one failed)."""
+    """The rated throughput: the rate achieved at the highest step that passed below the lowest
+    that failed. Steps go up by ``factor`` from ``start``; when the first one fails (a busy
+    machine), the rate is halved until one passes (down to ``floor``), then goes up again.
+    A step lasts ``seconds``, longer (up to 30 s) until ``min_requests`` make its p99."""
     steps: list[Step] = []
-    rate, rated = start, None
+    rate, rated, lowest_fail = start, None, math.inf
     for i in range(max_steps):
-        step = run_step(svc, posts, batch, rate, seconds, warm, out / f"step-{batch}-{i:02d}")
+        length = min(max(seconds, min_requests / rate), 30.0)
+        step = run_step(svc, posts, batch, rate, length, warm, out / f"step-{batch}-{i:02d}")
         f = step.figures
         if f["failed"]:
             step.passed, step.why = False, f"{f['failed']} failed requests {f['statuses']}"
@@ -348,16 +358,23 @@ def step_up(
         steps.append(step)
         share = step.cpu["locust_share_of_locust_and_service"] or 0
         print(
-            f"  {batch:2d} post(s): offered {rate:7.1f}/s  achieved {f['rate']:7.1f}/s  "
-            f"p50 {f['p50_ms'] or 0:6.1f} ms  p99 {f['p99_ms'] or 0:6.1f} ms  "
-            f"failed {f['failed']}  locust CPU {share:.0%}  "
-            f"{'ok' if step.passed else 'STOP: ' + step.why}",
+            f"  {batch:2d} post(s): offered {rate:7.1f}/s for {length:4.1f} s  achieved "
+            f"{f['rate']:7.1f}/s  p50 {f['p50_ms'] or 0:6.1f} ms  p99 {f['p99_ms'] or 0:6.1f} ms  "
+            f"failed {f['failed']}  locust CPU {share:.0%}  {'ok' if step.passed else step.why}",
             flush=True,
         )
-        if not step.passed:
-            break
-        rated = f["rate"]
-        rate *= factor
+        if step.passed:
+            rated = f["rate"]
+            rate *= factor
+            if rate >= lowest_fail:
+                break
+        else:
+            lowest_fail = min(lowest_fail, rate)
+            if rated is not None:
+                break
+            rate /= 2
+            if rate < floor:
+                break
     return rated, steps
 
 
@@ -555,30 +572,39 @@ def plot(holds: list[Hold], p99_ms: float, path: Path) -> None:
     plt.close(fig)
 
 
+def _rate(rated: dict, batch: int) -> str:
+    if batch not in rated:
+        return "not rated"
+    return "none passed" if rated[batch] is None else f"{rated[batch]:.1f}/s"
+
+
 def _ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.1f} ms"
 
 
-def table(rated: dict, holds: list[Hold]) -> list[str]:
+def table(rated: dict, holds: list[Hold], p99_ms: float) -> list[str]:
     lines = [
-        "| requests | rated (p99 < 50 ms) | hold at 80% | p50 / p99 steady | p99 during "
-        "rollouts | failed during rollouts | in flight at kill | failed after kill | "
-        "replacement serving | locust CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| requests | rated (p99 < {p99_ms:g} ms) | held | p50 / p99 before the rollouts "
+        "| p99 during rollouts | failed during rollouts | kill -9: in flight / the worker's "
+        "connections | failed: in flight + sent on its connections (left after one retry) "
+        "| replacement answers after | workers after | locust CPU (of locust + service) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for h in holds:
         name = "single post" if h.batch == 1 else f"{h.batch} posts"
-        p = h.phases
+        p, k = h.phases, h.kill
         share = h.cpu.get("locust_share_of_locust_and_service")
+        serving = k["replacement_serving_s"]
         lines.append(
-            f"| {name} | {rated.get(h.batch, 0):.0f}/s | {p['hold']['rate']:.0f}/s "
+            f"| {name} | {_rate(rated, h.batch)} | {p['hold']['rate']:.1f}/s "
             f"| {_ms(p['steady']['p50_ms'])} / {_ms(p['steady']['p99_ms'])} "
             f"| {_ms(p['reloads']['p99_ms'])} | {p['reloads']['failed']} of "
             f"{p['reloads']['requests']} ({len(h.reloads)} rollouts) "
-            f"| {h.kill['in_flight_at_kill']} | {h.kill['failed_in_flight']} in flight + "
-            f"{h.kill['failed_started_after_kill']} later "
-            f"| {h.kill['replacement_serving_s'] or float('nan'):.1f} s "
-            f"(workers: {len(h.workers_after)}) | {share or 0:.0%} |"
+            f"| {k['in_flight_at_kill']} / {k['connections_of_killed_worker']} "
+            f"| {k['failed_in_flight']} + {k['failed_started_after_kill']} "
+            f"({k['failed_after_retry']}) "
+            f"| {'never' if serving is None else f'{serving:.1f} s'} "
+            f"| {len(h.workers_after)} | {share or 0:.0%} |"
         )
     return lines
 
@@ -595,6 +621,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", type=float, default=60.0, help="Seconds of the hold at 80%%.")
     ap.add_argument("--reload-every", type=float, default=5.0)
     ap.add_argument("--kill-at", type=float, default=45.0, help="Seconds into the hold.")
+    ap.add_argument(
+        "--hold-rates",
+        type=float,
+        nargs=2,
+        metavar=("SINGLE", "B20"),
+        help="Hold at these requests/s instead of 80%% of the rated throughput (skips the "
+        "rating): the faults at a known load when a busy machine rates the service near zero.",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "load")
     args = ap.parse_args(argv)
 
@@ -607,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
     posts_file.write_text(json.dumps(sample_posts(params.sample.rows, params.sample.seed)[-1000:]))
     load_before = os.getloadavg()
     print(f"model: {bundle} ({how}); {args.workers} workers; load average {load_before}")
-    rated: dict[int, float] = {}
+    rated: dict[int, float | None] = {}
     steps: dict[int, list[Step]] = {}
     holds: list[Hold] = []
     work = Path(tempfile.mkdtemp(prefix="triage-load-"))
@@ -615,16 +649,22 @@ def main(argv: list[str] | None = None) -> int:
         link = prepare_root(bundle, work / "models")
         with service(link, work, args.workers) as svc:
             for (_, batch), start in zip(KINDS.items(), args.start, strict=True):
+                if args.hold_rates:
+                    steps[batch] = []
+                    continue
                 print(f"rated throughput, {batch} post(s) per request:", flush=True)
                 r, steps[batch] = step_up(
                     svc, posts_file, batch, start, args.p99_ms, args.step, args.warm, args.out
                 )
-                if r is None:
-                    print(f"  the first step ({start}/s) already failed: holding at half of it")
-                    r = start / 2
                 rated[batch] = r
-            for batch in KINDS.values():
-                offered = 0.8 * rated[batch]
+            for i, batch in enumerate(KINDS.values()):
+                if args.hold_rates:
+                    offered = args.hold_rates[i]
+                elif rated[batch] is None:  # no step passed
+                    offered = min(s.offered for s in steps[batch])
+                    print(f"  no rate passed: holding at the lowest rate tried, {offered:.1f}/s")
+                else:
+                    offered = 0.8 * rated[batch]
                 print(f"hold at {offered:.1f} requests/s of {batch} post(s) ...", flush=True)
                 h = hold(
                     svc,
@@ -661,13 +701,14 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "p99_bound_ms": args.p99_ms,
         "rated_requests_per_s": {str(k): v for k, v in rated.items()},
+        "hold_rates_given": args.hold_rates,
         "steps": {str(k): [asdict(s) for s in v] for k, v in steps.items()},
         "holds": [hold_summary(h) for h in holds],
     }
     (args.out / "load.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print()
     print(f"load average (1, 5, 15 min): before {load_before}, after {load_after}")
-    print("\n".join(table(rated, holds)))
+    print("\n".join(table(rated, holds, args.p99_ms)))
     print(f"written to {args.out / 'load.json'} and {args.out / 'load.png'}")
     return 0
 
