@@ -233,3 +233,23 @@ def test_the_encoder_family_and_other_feature_trees_have_no_plain_path(bundle) -
     features.transformers_[0] = (name, "passthrough", columns)
     assert build_plain_features(features) is None
     assert build_plain_features(bundle.triager.features) is not None
+
+
+def test_a_copy_with_other_coefficients_does_not_reuse_the_tables(bundle, posts) -> None:
+    triager = bundle.triager
+    score_records(bundle, posts[:1], now=NOW)  # the original's tables are built
+    twin = copy.copy(triager)
+    twin.coef_ = triager.coef_ * 2.0
+    frame = _canonical(bundle, posts[:20])
+    values = (
+        frame["text"].tolist(),
+        frame["author_followers"].to_numpy(),
+        frame["author_verified"].to_numpy(),
+        frame["channel"].tolist(),
+    )
+    expected = twin.score(frame)
+    got = score_plain(twin, plain_features(twin), *values)
+    assert got.probabilities.tobytes() == expected.probabilities.tobytes()
+    assert got.reasons == expected.reasons
+    original = score_plain(triager, plain_features(triager), *values)
+    assert original.probabilities.tobytes() == triager.score(frame).probabilities.tobytes()

@@ -238,17 +238,27 @@ def build_plain_features(features) -> PlainFeatures | None:
     )
 
 
-_NONE = object()
+def _cached(triager, name: str, key: tuple, build):
+    """``build()``, kept on the Triager under ``name`` while the objects in ``key`` are the
+    same ones (a copy given other coefficients or features builds its own)."""
+    held = triager.__dict__.get(name)
+    if (
+        held is None
+        or len(held[0]) != len(key)
+        or any(a is not b for a, b in zip(held[0], key, strict=True))
+    ):
+        held = (key, build())
+        triager.__dict__[name] = held
+    return held[1]
 
 
 def plain_features(triager) -> PlainFeatures | None:
     """The Triager's plain feature path, built once per loaded model; ``None`` for the
     encoder family and for feature trees of another shape."""
-    cached = triager.__dict__.get("_plain_features", _NONE)
-    if cached is _NONE:
-        cached = None if triager.encoder is not None else build_plain_features(triager.features)
-        triager._plain_features = cached
-    return cached
+    if triager.encoder is not None:
+        return None
+    features = triager.features
+    return _cached(triager, "_plain_features", (features,), lambda: build_plain_features(features))
 
 
 def score_plain(
@@ -280,9 +290,8 @@ def _decision(triager, X: sparse.csr_matrix) -> np.ndarray:
     """:meth:`Triager.decision` with the transposed coefficients kept in C order: scipy's
     product reads them raveled, and ``coef_.T`` is a view it would copy on every call. The
     same values in the same layout, so the same sums."""
-    coef_t = triager.__dict__.get("_coef_t")
-    if coef_t is None or coef_t.shape[::-1] != triager.coef_.shape:
-        coef_t = triager._coef_t = np.ascontiguousarray(triager.coef_.T)
+    coef = triager.coef_
+    coef_t = _cached(triager, "_coef_t", (coef,), lambda: np.ascontiguousarray(coef.T))
     return np.asarray(X @ coef_t) + triager.intercept_
 
 
@@ -293,9 +302,9 @@ def explain_rows(triager, X: sparse.csr_matrix, predicted: np.ndarray, followers
     from triage_ml.model.triager import REASONS_PER_LABEL
 
     coef, mean = triager.coef_, triager.feature_mean_
-    centre = triager.__dict__.get("_coef_times_mean")
-    if centre is None and mean is not None:
-        centre = triager._coef_times_mean = coef * mean
+    centre = None
+    if mean is not None:
+        centre = _cached(triager, "_coef_times_mean", (coef, mean), lambda: coef * mean)
     reasons: list[list[dict]] = [[] for _ in range(X.shape[0])]
     for k, label in enumerate(triager.labels):
         for row in np.flatnonzero(predicted[:, k]):
