@@ -517,6 +517,27 @@ def _established(pid: int) -> int | None:
     return sum(c.status == psutil.CONN_ESTABLISHED for c in conns)
 
 
+def reload_cost(bundle: Path, runs: int = 5) -> dict:
+    """CPU and wall seconds of one forced reload of ``bundle`` in this process, the way a
+    worker does it (verify, load, score a test post, swap), with and without the full garbage
+    collection before ``gc.freeze``: the time a reload takes from the requests of its worker."""
+    from serve.loader import LocalSource, ModelHolder
+
+    out = {}
+    for freeze in (True, False):
+        holder = ModelHolder(LocalSource(bundle.parent, bundle.name, ""), None, gc_freeze=freeze)
+        holder.reload(True)
+        cpu, wall = [], []
+        for _ in range(runs):
+            c, w = time.process_time(), time.perf_counter()
+            holder.reload(True)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - w)
+        key = "with_gc_freeze" if freeze else "without_gc_freeze"
+        out[key] = {"cpu_s": float(np.median(cpu)), "wall_s": float(np.median(wall))}
+    return out
+
+
 def hold_summary(h: Hold) -> dict:
     d = asdict(h)
     d.pop("records")
@@ -641,6 +662,12 @@ def main(argv: list[str] | None = None) -> int:
     posts_file.write_text(json.dumps(sample_posts(params.sample.rows, params.sample.seed)[-1000:]))
     load_before = os.getloadavg()
     print(f"model: {bundle} ({how}); {args.workers} workers; load average {load_before}")
+    reload = reload_cost(bundle)
+    print(
+        "one reload in process (median of 5): "
+        + ", ".join(f"{k.replace('_', ' ')} {v['cpu_s']:.3f} s CPU" for k, v in reload.items()),
+        flush=True,
+    )
     rated: dict[int, float | None] = {}
     steps: dict[int, list[Step]] = {}
     holds: list[Hold] = []
@@ -702,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         "p99_bound_ms": args.p99_ms,
         "rated_requests_per_s": {str(k): v for k, v in rated.items()},
         "hold_rates_given": args.hold_rates,
+        "reload_in_process": reload,
         "steps": {str(k): [asdict(s) for s in v] for k, v in steps.items()},
         "holds": [hold_summary(h) for h in holds],
     }
