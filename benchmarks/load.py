@@ -28,10 +28,10 @@ same machine as the service, whose share of the CPU is reported. Phases, for sin
 3. **CPU share.** CPU seconds of the locust process, of the service (supervisor and workers)
    and of the whole machine between the end of the warm-up and the kill.
 
-Writes ``reports/load/load.json``, each run's request records (CSV), locust's logs and
-``reports/load/load.png`` (latency and throughput per second with the reload and kill marks),
-and prints a table. On a shared machine the figures are under the other jobs' load: the load
-average before and after is reported.
+Writes ``reports/load/load.json``, each run's request records (CSV), locust's and the
+service's logs and ``reports/load/load.png`` (latency and throughput per second with the reload
+and kill marks), and prints a table. On a shared machine the figures are under the other
+jobs' load: the load average before and after is reported.
 """
 
 from __future__ import annotations
@@ -716,6 +716,8 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     finally:
+        for log in work.glob("server-*.log"):  # the supervisor's and workers' log lines
+            shutil.copy(log, args.out / log.name)
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
     plot(holds, args.p99_ms, args.out / "load.png")
