@@ -1,6 +1,6 @@
 """Active learning on real data: how many labels each way of choosing posts needs.
 
-    .venv/bin/python -m benchmarks.active_learning                  # both tasks, ~25 min on 2 cores
+    nice -n 5 .venv/bin/python -m benchmarks.active_learning     # both tasks: 46 min, 2 busy cores
     .venv/bin/python -m benchmarks.active_learning --tasks severity --max-fraction 1.0
 
 The tasks are the quality benchmark's (``benchmarks/quality/tasks.py``): twitter-complaints
