@@ -279,3 +279,18 @@ def test_the_access_log_shows_the_route_and_n_but_nothing_else() -> None:
     assert redact_target("/v1/review-queue?n=50") == "/v1/review-queue?n=50"
     shown = redact_target(f"/v1/review-queue?n=5000&api_key=secret&q={MARKER}")
     assert shown == "/v1/review-queue?[3 hidden parameters]"
+
+
+def test_a_pool_file_broken_after_a_good_ranking_leaves_that_ranking(
+    client: TestClient, pool_file: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "inbox.parquet"
+    shutil.copy(pool_file, path)
+    pool = ReviewPool(path)
+    loaded = client.app.state.models.current
+    assert pool.refresh(loaded) is True
+    good = pool.ranking
+    path.write_bytes(b"not parquet")
+    assert pool.refresh(loaded) is False
+    assert pool.ranking is good and pool.error
+    assert pool.refresh(loaded) is False  # the same broken file is not read again
