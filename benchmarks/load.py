@@ -652,6 +652,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "load")
     args = ap.parse_args(argv)
+    if not (BIN / "locust").exists():
+        sys.exit(f"python -m benchmarks.load needs locust in {BIN}: pip install -e '.[bench]'")
 
     bundle, how = ensure_bundle(args.model, args.retrain)
     from triage_ml.contract import load_params
