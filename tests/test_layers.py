@@ -96,7 +96,7 @@ def code_copy(tmp_path_factory) -> Path:
             "serve is not allowed to import triage_ml.store.bundle",
         ),
         (
-            "src/triage_ml/cli.py",
+            "src/triage_ml/cli/train.py",
             "from triage_ml.store import tracking",
             "triage_ml.cli is not allowed to import triage_ml.store.tracking",
         ),

@@ -19,7 +19,8 @@ import yaml
 from typer.testing import CliRunner
 
 from triage_ml._extras import EXTRA_MODULES, MissingExtra, require
-from triage_ml.cli import app, handles_errors
+from triage_ml.cli import app
+from triage_ml.cli._common import handles_errors
 
 runner = CliRunner()
 
