@@ -154,11 +154,47 @@ class EncoderParams(_Strict):
     """CPU threads for fine-tuning and scoring (default: all cores)."""
 
 
+class BoundedParams(_Strict):
+    """Training with bounded memory (``train.scale``): the vocabulary is fitted on a sample, the
+    history is turned into features chunk by chunk (kept on disk, float32), and each label's
+    logistic regression (and the urgency regression) is fitted by SGD over the chunks."""
+
+    auto_rows: int = Field(50_000, ge=1)
+    """``scale: auto`` trains with bounded memory when the training rows exceed this (the
+    in-memory fit took 1.9 GB at 20,000 posts and 6.9 GB at 80,000)."""
+    vocabulary_rows: int = Field(100_000, ge=10)
+    """Posts (a random sample of the training rows) the TF-IDF vocabulary and idf are fitted on."""
+    max_features: int | None = Field(250_000, ge=1)
+    """Cap on the terms of each TF-IDF block (the most frequent in the sample), unless
+    ``features.max_features`` is smaller; ``null``: no cap."""
+    chunk_rows: int = Field(20_000, ge=10)
+    """Posts turned into features at a time (and per SGD step group)."""
+    epochs: int = Field(5, ge=1, le=100)
+    """Passes of SGD over the chunks (chunk order shuffled each pass), at least."""
+    min_updates: int = Field(300_000, ge=0)
+    """More passes when the history is small: enough for ``min_updates`` SGD steps per model
+    (1,000 posts need about 300 passes to match the exact fit; 100,000 need a few)."""
+    cv_max_rows: int = Field(50_000, ge=0)
+    """Up to this many training rows, calibration and thresholds use out-of-fold scores over
+    ``calibration.cv`` folds (as in memory); above, the latest ``holdout`` share of the
+    training rows (by ``created_at``; a random share without it), scored by the final model
+    trained on the others."""
+    holdout: float = Field(0.05, gt=0.0, lt=0.5)
+    max_holdout_rows: int = Field(50_000, ge=10)
+    seed: int = 0
+
+
 class TrainParams(_Strict):
     model: Literal["linear", "encoder"] = "linear"
     """``linear``: TF-IDF + metadata, one calibrated linear model per label (no torch).
     ``encoder``: a fine-tuned sentence encoder stacked with the linear model (training needs the
     ``finetune`` extra, scoring only the ``encoder`` extra)."""
+    scale: Literal["auto", "in_memory", "bounded"] = "auto"
+    """``in_memory``: the whole feature matrix in memory, exact logistic regressions.
+    ``bounded``: memory bounded whatever the history's size (``bounded``: vocabulary from a
+    sample, features in chunks, SGD). ``auto``: bounded above ``bounded.auto_rows`` training
+    rows (the linear family; the encoder family always trains in memory)."""
+    bounded: BoundedParams = BoundedParams()
     encoder: EncoderParams = EncoderParams()
     normaliser: NormaliserParams = NormaliserParams()
     features: FeaturesParams = FeaturesParams()

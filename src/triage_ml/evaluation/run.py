@@ -145,6 +145,7 @@ def run_training(
             "split": how,
             "metrics": metrics,
             "training_seconds": round(seconds, 2),
+            "train_scale": getattr(triager, "scale_", None),
             "data_time_range": time_range(frame),
             "reference": reference,
         },

@@ -210,8 +210,44 @@ def best_f1_thresholds(proba: np.ndarray, Y: np.ndarray, objective: str = "f1") 
     return thresholds
 
 
+def resolve_scale(n_rows: int, params: Params) -> str:
+    """``in_memory`` or ``bounded``: how :func:`fit` trains on ``n_rows`` training rows.
+
+    ``train.scale: auto`` is bounded above ``train.bounded.auto_rows`` rows for the linear
+    family; the encoder family always trains in memory."""
+    requested = params.train.scale
+    if requested != "auto":
+        return requested
+    if params.train.model == "linear" and n_rows > params.train.bounded.auto_rows:
+        return "bounded"
+    return "in_memory"
+
+
 def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Triager:
-    """Fit a Triager on a canonical, validated history (every row labelled)."""
+    """Fit a Triager on a canonical, validated history (every row labelled).
+
+    ``train.scale`` (:func:`resolve_scale`) chooses the in-memory fit or the bounded-memory
+    one (:mod:`triage_ml.model.bounded`); ``triager.scale_`` records which, for the bundle."""
+    mode = resolve_scale(len(frame), params)
+    if mode == "bounded":
+        from triage_ml.model.bounded import fit_bounded
+
+        progress(
+            f"bounded-memory training ({len(frame):,} posts, train.scale: {params.train.scale})"
+        )
+        triager = fit_bounded(frame, params, progress)
+    else:
+        triager = _fit_in_memory(frame, params, progress)
+    triager.scale_ = {
+        "mode": mode,
+        "requested": params.train.scale,
+        "rows": len(frame),
+        "auto_rows": params.train.bounded.auto_rows,
+    }
+    return triager
+
+
+def _fit_in_memory(frame: pd.DataFrame, params: Params, progress: Progress) -> Triager:
     labels = list(params.labels.names)
     exclusive = params.labels.exclusive
     Y = label_matrix(frame, labels).astype(int)
