@@ -102,8 +102,8 @@ def fit_bounded(frame: pd.DataFrame, params: Params, progress: Progress = _quiet
             store.put(i, X)
         feature_mean = total / n
 
-        models = _Models(Y, fold, n_folds, urgency if fit_urgency else None, params)
         passes = sgd_passes(n, params)
+        models = _Models(Y, fold, n_folds, urgency if fit_urgency else None, params, passes)
         for epoch in range(passes):
             progress(f"SGD pass {epoch + 1} of {passes} over {len(chunks)} chunks")
             for i in rng.permutation(len(chunks)):
@@ -254,6 +254,7 @@ class _Models:
         n_folds: int,
         urgency: np.ndarray | None,
         params: Params,
+        passes: int,
     ):
         self.Y = Y
         self.fold = fold
@@ -274,6 +275,10 @@ class _Models:
                 SGDClassifier(
                     loss="log_loss",
                     alpha=1.0 / (classifier.C * rows),
+                    # the mean of the iterates of the second half of the passes: the last
+                    # iterate of plain SGD jitters, and the calibration fitted on one model's
+                    # scores must carry over to another's
+                    average=max(1, rows * passes // 2),
                     class_weight=_class_weight(Y[:, k], classifier.class_weight),
                     random_state=params.train.bounded.seed,
                 )
