@@ -364,3 +364,15 @@ def test_baseline_runs_on_the_official_split(datasets) -> None:
 def test_macro_f1_counts_both_sides_of_a_binary_task() -> None:
     truth = np.array([0, 0, 0, 1])
     assert bm.score("macro-F1", truth, np.array([0, 0, 0, 0]), 2) == pytest.approx((6 / 7 + 0) / 2)
+
+
+def test_ours_bounded_is_ours_with_bounded_memory_forced_on() -> None:
+    from benchmarks.quality.systems import build_systems
+    from triage_ml.contract.params import Params
+
+    params = Params.model_validate({"labels": {"names": ["complaint"]}})
+    (plain, bounded), skipped = build_systems(["ours", "ours-bounded"], params)
+    assert not skipped
+    assert (plain.name, bounded.name) == ("ours", "ours-bounded")
+    assert plain.params.train.scale == "auto" and bounded.params.train.scale == "bounded"
+    assert bounded.params.labels == params.labels
