@@ -4,10 +4,13 @@ held-out macro-F1 by history size. One table at the end (docs/scale.md).
 
     .venv/bin/python -m benchmarks.scale                          # 20k posts, histories 5k, 20k
     .venv/bin/python -m benchmarks.scale --posts 1000000 --history 100000,1000000 --out scale.json
+    .venv/bin/python -m benchmarks.scale --history 100000 --train-scale in_memory,bounded --kinds ""
 
 Everything runs on the project's synthetic sample (``triage-ml sample``): the scored posts are
 a sample of ``--posts`` rows without labels, scored by the model trained on the first
-``--history`` size (``triage-ml train --no-track``). Each measurement runs in its own process under
+``--history`` size (``triage-ml train --no-track``; each size is trained once per
+``--train-scale`` mode, ``train.scale``: auto, in_memory or bounded, and the table says which
+path ``auto`` took). Each measurement runs in its own process under
 ``/usr/bin/time``, which gives that process's peak RSS (the largest of it and the children it
 waited for); Dask and Spark also report the peak of their largest worker
 (``resource.getrusage(RUSAGE_CHILDREN)``). Throughput is posts/s of the whole command,
@@ -133,6 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--history", default="5000,20000", help="comma-separated history sizes to train on"
     )
+    parser.add_argument(
+        "--train-scale",
+        default="auto",
+        help="comma-separated train.scale modes to train each history with: auto, in_memory, "
+        "bounded",
+    )
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset of {','.join(KINDS)}")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
@@ -149,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     figures: dict = {"machine": _machine(), "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="triage-scale-") as tmp:
         work = Path(tmp)
-        # training by history size
+        # training by history size, once per train.scale mode
+        modes = [m for m in args.train_scale.split(",") if m]
         for size in [int(s) for s in args.history.split(",") if s]:
             hist = work / f"history-{size}.csv"
             subprocess.run(
@@ -157,26 +167,15 @@ def main(argv: list[str] | None = None) -> None:
                 check=True,
                 capture_output=True,
             )
-            metrics = work / f"metrics-{size}.json"
-            _, wall, peak, err = _timed(
-                [cli, "train", "--data", str(hist), "--out", str(work / f"m-{size}"),
-                 "--no-track", "--metrics-out", str(metrics)],
-                work,
-            )  # fmt: skip
-            f1 = json.loads(metrics.read_text())["macro_f1"] if metrics.exists() else None
-            figures[f"train-{size}"] = {
-                "seconds": wall,
-                "peak_kb": peak,
-                "macro_f1": f1,
-                "error": err,
-            }
-            note = f"macro-F1 {f1:.3f}" if f1 is not None else f"failed: {err[-200:]}"
-            rows.append((f"train, history {size:,}", f"{wall:,.0f} s", _mb(peak), "-", note))
-        # the scorer: the model trained on the first history size
-        model = work / f"m-{int(args.history.split(',')[0])}"
+            for mode in modes:
+                rows.append(_train(cli, hist, size, mode, work, figures))
+        # the scorer: the model trained on the first history size (first mode)
+        model = work / f"m-{int(args.history.split(',')[0])}-{modes[0]}"
         posts = work / "posts.parquet"
-        _posts(args.posts, posts)
-        for kind in [k for k in args.kinds.split(",") if k]:
+        kinds = [k for k in args.kinds.split(",") if k]
+        if kinds:
+            _posts(args.posts, posts)
+        for kind in kinds:
             suffix = ".parquet" if kind in ("in-process", "streaming") else ""
             out = work / f"scored-{kind}{suffix}"
             result, wall, peak, err = _timed([*me, kind, str(model), str(posts), str(out)], work)
@@ -203,6 +202,35 @@ def main(argv: list[str] | None = None) -> None:
     _print(rows, figures)
     if args.out:
         args.out.write_text(json.dumps(figures, indent=2))
+
+
+def _train(cli: str, hist: Path, size: int, mode: str, work: Path, figures: dict) -> tuple:
+    """``triage-ml train`` on ``hist`` with ``train.scale: mode``: a table row, figures added."""
+    params = work / f"params-{mode}.yaml"
+    params.write_text(f"train:\n  scale: {mode}\n")
+    metrics = work / f"metrics-{size}-{mode}.json"
+    model = work / f"m-{size}-{mode}"
+    _, wall, peak, err = _timed(
+        [cli, "train", "--data", str(hist), "--out", str(model), "--params", str(params),
+         "--no-track", "--metrics-out", str(metrics)],
+        work,
+    )  # fmt: skip
+    f1 = json.loads(metrics.read_text())["macro_f1"] if metrics.exists() else None
+    took = None
+    if (model / "metadata.json").exists():
+        took = (json.loads((model / "metadata.json").read_text()).get("train_scale") or {}).get(
+            "mode"
+        )
+    figures[f"train-{size}-{mode}"] = {
+        "seconds": wall,
+        "peak_kb": peak,
+        "macro_f1": f1,
+        "mode": took,
+        "error": err,
+    }
+    note = f"macro-F1 {f1:.3f}" if f1 is not None else f"failed: {err[-200:]}"
+    label = f"train, history {size:,}, {mode}" + (f" ({took})" if mode == "auto" and took else "")
+    return (label, f"{wall:,.0f} s", _mb(peak), "-", note)
 
 
 def _posts(n: int, path: Path) -> None:
