@@ -23,7 +23,9 @@ the posts frame itself, the labels and one float per post and label of validatio
    (time-ordered, as the test split) scored by a model that did not see it; that model is
    the final one (the slice, at most ``bounded.max_holdout_rows`` posts, only calibrates).
 
-The result is an ordinary :class:`Triager` (the same features, coefficients and reasons), so
+The calibration is then folded into the coefficients (:func:`fold_calibration`: the same
+probabilities, reasons on the calibrated logit scale). The result is an ordinary
+:class:`Triager` (the same features, coefficients and reasons), so
 scoring, the bundle and the service do not know which path trained it.
 """
 
@@ -123,7 +125,7 @@ def fit_bounded(frame: pd.DataFrame, params: Params, progress: Progress = _quiet
         proba = expit(logits * calibration[:, 0] + calibration[:, 1])
         thresholds = best_f1_thresholds(proba, Yv, params.train.calibration.threshold_objective)
 
-    coef, intercept = models.final()
+    coef, intercept, calibration = fold_calibration(*models.final(), calibration, exclusive)
     urgency_coef, urgency_intercept = models.final_urgency()
     return Triager(
         labels=labels,
@@ -139,6 +141,24 @@ def fit_bounded(frame: pd.DataFrame, params: Params, progress: Progress = _quiet
         feature_mean=feature_mean,
         language=history_languages(frame["text"].astype(str).tolist()),
     )
+
+
+def fold_calibration(
+    coef: np.ndarray, intercept: np.ndarray, calibration: np.ndarray, exclusive: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same probabilities with the calibration folded into the linear model.
+
+    Weakly regularised SGD stops far from the exact solution's scale (logits tens of times
+    larger, and a Platt slope of about 0.02 to bring them back); reasons are contributions to
+    the logit, so they would read as weights of 50 or 100 where the in-memory model says 1 or 2.
+    ``sigmoid(a * (x @ w + c) + b) == sigmoid(x @ (a * w) + (a * c + b))`` (and ``softmax(z / T)``
+    likewise), so the coefficients are rescaled and the calibration becomes the identity."""
+    if exclusive:
+        temperature = float(calibration[0, 0])
+        return coef / temperature, intercept / temperature, np.array([[1.0]])
+    slope, offset = calibration[:, 0], calibration[:, 1]
+    identity = np.column_stack([np.ones(len(slope)), np.zeros(len(slope))])
+    return coef * slope[:, None], intercept * slope + offset, identity
 
 
 def sgd_passes(n_rows: int, params: Params) -> int:
