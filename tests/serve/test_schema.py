@@ -43,6 +43,7 @@ OPERATIONS = [
     ("GET", "/metrics"),
     ("POST", "/v1/feedback"),
     ("DELETE", "/v1/feedback/{post_id}"),
+    ("GET", "/v1/review-queue"),
 ]
 
 
