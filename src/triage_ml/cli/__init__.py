@@ -34,7 +34,8 @@ app = typer.Typer(
 )
 
 # In the order `triage-ml --help` lists them; a command is named after its function, with "-"
-# for "_" (compare_shadow is `triage-ml compare-shadow`).
+# for "_" (compare_shadow is `triage-ml compare-shadow`), given explicitly so that the
+# registered name is the one users type.
 for command in (
     sample.sample,
     train.train,
@@ -51,7 +52,7 @@ for command in (
     monitor.compare_shadow,
     serve.serve,
 ):
-    app.command()(command)
+    app.command(command.__name__.replace("_", "-"))(command)
 app.add_typer(feedback.feedback_app, name="feedback")
 
 
