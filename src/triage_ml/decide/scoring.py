@@ -107,6 +107,26 @@ def _records(p: Predictions | _Plain, respond_by: list[str]) -> list[dict]:
     return out
 
 
+def _predictions(ids: list[str], labels, scores, prio, bundle: Bundle) -> Predictions:
+    """The model's scores and the playbook's decisions (``prioritise``) as one Predictions."""
+    return Predictions(
+        ids=ids,
+        labels=list(labels),
+        probabilities=scores.probabilities,
+        predicted=scores.predicted,
+        needs_human=scores.needs_human,
+        urgency=prio.urgency,
+        tier=prio.tier,
+        score=prio.score,
+        respond_within_minutes=prio.respond_within_minutes,
+        respond_by=prio.respond_by,
+        route=prio.route,
+        escalate=prio.escalate,
+        reasons=scores.reasons,
+        model_version=bundle.model_version,
+    )
+
+
 def _iso(ts: pd.Series) -> list[str]:
     return list(pd.to_datetime(ts, utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
@@ -137,22 +157,7 @@ def score_posts(
     prio = prioritise(
         playbook, triager.labels, scores.predicted, urgency, posts["created_at"], now=now
     )
-    return Predictions(
-        ids=posts["id"].astype(str).tolist(),
-        labels=list(triager.labels),
-        probabilities=scores.probabilities,
-        predicted=scores.predicted,
-        needs_human=scores.needs_human,
-        urgency=prio.urgency,
-        tier=prio.tier,
-        score=prio.score,
-        respond_within_minutes=prio.respond_within_minutes,
-        respond_by=prio.respond_by,
-        route=prio.route,
-        escalate=prio.escalate,
-        reasons=scores.reasons,
-        model_version=bundle.model_version,
-    )
+    return _predictions(posts["id"].astype(str).tolist(), triager.labels, scores, prio, bundle)
 
 
 def score_in_batches(
@@ -282,21 +287,6 @@ def score_records(
     def scored() -> tuple[pd.DataFrame, Predictions]:
         frame, _ = validate_posts(pd.DataFrame(list(posts)), label_set=labels, source="<posts>")
         prio = prioritise(playbook, labels, scores.predicted, urgency, frame["created_at"], clock)
-        return frame, Predictions(
-            ids=values.ids,
-            labels=labels,
-            probabilities=scores.probabilities,
-            predicted=scores.predicted,
-            needs_human=scores.needs_human,
-            urgency=prio.urgency,
-            tier=prio.tier,
-            score=prio.score,
-            respond_within_minutes=prio.respond_within_minutes,
-            respond_by=prio.respond_by,
-            route=prio.route,
-            escalate=prio.escalate,
-            reasons=scores.reasons,
-            model_version=bundle.model_version,
-        )
+        return frame, _predictions(values.ids, labels, scores, prio, bundle)
 
     return ScoredRecords(_records(decided, respond_by), bundle.model_version, scored)
