@@ -41,11 +41,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Iterator[TestClient]:
-    root = tmp_path_factory.mktemp("plain") / "models"
-    root.mkdir()
-    shutil.copytree(bundle_dir, root / "triage")
+def _service(root: Path):
+    """The app serving ``root/triage`` (unsigned test bundle, no reload watcher)."""
     settings = Settings(
         model_root=root,
         model="triage",
@@ -57,7 +54,15 @@ def client(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Iterat
     )
     app = create_app()
     app.dependency_overrides[get_settings] = lambda: settings
-    with TestClient(app) as c:
+    return app
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, bundle_dir: Path) -> Iterator[TestClient]:
+    root = tmp_path_factory.mktemp("plain") / "models"
+    root.mkdir()
+    shutil.copytree(bundle_dir, root / "triage")
+    with TestClient(_service(root)) as c:
         yield c
 
 
@@ -122,17 +127,6 @@ def test_invalid_posts_get_the_general_paths_error(client: TestClient, general) 
 def test_loading_builds_the_plain_path_before_the_first_request(bundle_dir, tmp_path) -> None:
     root = tmp_path / "models"
     shutil.copytree(bundle_dir, root / "triage")
-    settings = Settings(
-        model_root=root,
-        model="triage",
-        api_keys=(KEY,),
-        reload_interval=0,
-        bundle_key="",
-        allow_unsigned=True,
-        gc_freeze=False,
-    )
-    app = create_app()
-    app.dependency_overrides[get_settings] = lambda: settings
-    with TestClient(app) as c:
+    with TestClient(_service(root)) as c:
         triager = c.app.state.models.current.bundle.triager
         assert "_plain_features" in triager.__dict__  # built by the load probe
