@@ -5,6 +5,8 @@ held-out macro-F1 by history size. One table at the end (docs/scale.md).
     .venv/bin/python -m benchmarks.scale                          # 20k posts, histories 5k, 20k
     .venv/bin/python -m benchmarks.scale --posts 1000000 --history 100000,1000000 --out scale.json
     .venv/bin/python -m benchmarks.scale --history 100000 --train-scale in_memory,bounded --kinds ""
+    .venv/bin/python -m benchmarks.scale --model models/triage --history "" --kinds "" \
+        --stream-sizes 1000000,10000000     # `triage-ml predict` streaming 1M and 10M posts
 
 Everything runs on the project's synthetic sample (``triage-ml sample``): the scored posts are
 a sample of ``--posts`` rows without labels, scored by the model trained on the first
@@ -15,7 +17,9 @@ path ``auto`` took). Each measurement runs in its own process under
 waited for); Dask and Spark also report the peak of their largest worker
 (``resource.getrusage(RUSAGE_CHILDREN)``). Throughput is posts/s of the whole command,
 including reading, validation and writing, excluding interpreter start-up and model loading
-where the engine allows. On a shared machine the load average is printed with the table:
+where the engine allows. ``--stream-sizes`` runs the user's command itself, ``triage-ml predict``
+on a Parquet file of each size, under ``/usr/bin/time``: its peak RSS should not grow with the
+file. On a shared machine the load average is printed with the table:
 figures taken under load are slower than the machine can do.
 """
 
@@ -145,6 +149,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"subset of {','.join(KINDS)}")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     parser.add_argument(
+        "--model", type=Path, help="score with this bundle (default: the first history's model)"
+    )
+    parser.add_argument(
+        "--stream-sizes",
+        default="",
+        help="comma-separated file sizes (posts) to score with `triage-ml predict` (streamed)",
+    )
+    parser.add_argument(
         "--child", nargs=4, metavar=("KIND", "MODEL", "DATA", "OUT"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -169,8 +181,11 @@ def main(argv: list[str] | None = None) -> None:
             )
             for mode in modes:
                 rows.append(_train(cli, hist, size, mode, work, figures))
-        # the scorer: the model trained on the first history size (first mode)
-        model = work / f"m-{int(args.history.split(',')[0])}-{modes[0]}"
+        # the scorer: --model, else the model trained on the first history size (first mode)
+        sizes = [s for s in args.history.split(",") if s]
+        if args.model is None and not sizes:
+            parser.error("--history is empty: name the model to score with (--model)")
+        model = args.model or work / f"m-{int(sizes[0])}-{modes[0]}"
         posts = work / "posts.parquet"
         kinds = [k for k in args.kinds.split(",") if k]
         if kinds:
@@ -197,6 +212,8 @@ def main(argv: list[str] | None = None) -> None:
                     "",
                 )
             )
+        for size in [int(s) for s in args.stream_sizes.split(",") if s]:
+            rows.append(_predict_cli(cli, model, size, work, figures))
         shutil.rmtree(work, ignore_errors=True)
     figures["load_after"] = os.getloadavg()
     _print(rows, figures)
@@ -231,6 +248,27 @@ def _train(cli: str, hist: Path, size: int, mode: str, work: Path, figures: dict
     note = f"macro-F1 {f1:.3f}" if f1 is not None else f"failed: {err[-200:]}"
     label = f"train, history {size:,}, {mode}" + (f" ({took})" if mode == "auto" and took else "")
     return (label, f"{wall:,.0f} s", _mb(peak), "-", note)
+
+
+def _predict_cli(cli: str, model: Path, size: int, work: Path, figures: dict) -> tuple:
+    """``triage-ml predict`` on a Parquet file of ``size`` posts: a table row, figures added."""
+    posts, out = work / f"stream-{size}.parquet", work / f"stream-{size}-scored.parquet"
+    _posts(size, posts)
+    load = os.getloadavg()[0]
+    _, wall, peak, err = _timed(
+        [cli, "predict", "--model", str(model), "--data", str(posts), "--out", str(out)], work
+    )
+    posts.unlink()
+    out.unlink(missing_ok=True)
+    rate = size / wall
+    figures[f"predict-{size}"] = {
+        "seconds": wall, "peak_kb": peak, "posts_per_s": rate, "load_before": load, "error": err
+    }  # fmt: skip
+    what = f"triage-ml predict {size:,} (streamed)"
+    if err:
+        return (what, "-", "-", "-", f"failed: {err[-300:]}")
+    note = f"whole command; load {load:.1f} at its start"
+    return (what, f"{rate:,.0f} posts/s", _mb(peak), "-", note)
 
 
 def _posts(n: int, path: Path) -> None:

@@ -13,6 +13,8 @@ read at once. A ``.json`` array cannot be streamed: it is read whole and then cu
 from __future__ import annotations
 
 import contextlib
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -143,42 +145,57 @@ def validate_chunks(
     """Validate posts chunk by chunk (:func:`validate_posts`, no labels required), numbering
     rows across chunks as in the whole file, and refuse an id seen in an earlier chunk.
 
-    Ids already seen are kept as 64-bit hashes (8 bytes a post). A hash seen again is checked
+    Ids already seen are kept as 64-bit hashes in a temporary SQLite file (:class:`_SeenIds`),
+    not in memory. A hash seen again is checked
     against the real ids by reading the file again (``reread`` starts another pass of
     :func:`iter_table` over the same file) to name both rows, so a hash collision is never
     reported as a duplicate.
     """
     seen = _SeenIds()
     offset = 0
-    for chunk in chunks:
-        canonical, _ = validate_posts(
-            chunk, label_set=label_set, require_labels=False, source=source, row_base=offset + 1
-        )
-        again = seen.check_and_add(canonical["id"].to_numpy(dtype=object))
-        if again.any():
-            _raise_duplicates(canonical["id"], again, offset, source, reread)
-        offset += len(canonical)
-        yield canonical
+    try:
+        for chunk in chunks:
+            canonical, _ = validate_posts(
+                chunk, label_set=label_set, require_labels=False, source=source, row_base=offset + 1
+            )
+            again = seen.check_and_add(canonical["id"].to_numpy(dtype=object))
+            if again.any():
+                _raise_duplicates(canonical["id"], again, offset, source, reread)
+            offset += len(canonical)
+            yield canonical
+    finally:
+        seen.close()
 
 
 class _SeenIds:
-    """Hashes of the ids seen so far, in sorted runs merged as they grow (a binary counter:
-    at most log2(chunks) runs, each id merged log2(chunks) times)."""
+    """Hashes of the ids seen so far, in an SQLite table on disk (a temporary file), so that the
+    memory they take does not grow with the file: 10M posts would be 80 MB of hashes in memory,
+    more than everything else a streamed run holds grows by. SQLite keeps a few MB of its pages
+    in memory (``cache_size``) and looks each new hash up in the table's B-tree."""
 
     def __init__(self) -> None:
-        self._runs: list[np.ndarray] = []
+        self._folder = tempfile.TemporaryDirectory(prefix="triage-ids-")
+        self._db = sqlite3.connect(Path(self._folder.name) / "ids.sqlite")
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16000"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE seen (h INTEGER PRIMARY KEY)")
+        self._db.execute("CREATE TABLE batch (i INTEGER PRIMARY KEY, h INTEGER)")
 
     def check_and_add(self, ids: np.ndarray) -> np.ndarray:
-        hashes = pd.util.hash_array(ids)
+        """A mask of the ``ids`` whose hash was added before (by an earlier call); adds them."""
+        hashes = pd.util.hash_array(ids).view(np.int64)  # SQLite integers are signed 64-bit
+        db = self._db
+        db.execute("DELETE FROM batch")
+        db.executemany("INSERT INTO batch VALUES (?, ?)", enumerate(hashes.tolist()))
         again = np.zeros(len(hashes), dtype=bool)
-        for run in self._runs:
-            pos = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
-            again |= run[pos] == hashes
-        self._runs.append(np.sort(hashes))
-        while len(self._runs) > 1 and len(self._runs[-1]) >= len(self._runs[-2]):
-            last = self._runs.pop()
-            self._runs[-1] = np.sort(np.concatenate([self._runs[-1], last]))
+        hits = db.execute("SELECT batch.i FROM batch JOIN seen ON seen.h = batch.h").fetchall()
+        again[[i for (i,) in hits]] = True
+        db.execute("INSERT OR IGNORE INTO seen SELECT h FROM batch ORDER BY h")
         return again
+
+    def close(self) -> None:
+        self._db.close()
+        self._folder.cleanup()
 
 
 def _raise_duplicates(
