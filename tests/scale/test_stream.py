@@ -163,3 +163,32 @@ def test_a_hash_collision_is_not_a_duplicate(posts, tmp_path, monkeypatch) -> No
     assert sum(len(c) for c in chunks) == len(posts)
     with pytest.raises(DataError, match="duplicate ids"):  # without the file to check against
         list(validate_chunks(iter_table(data, 48), label_set=["complaint"], source=str(data)))
+
+
+def test_the_ids_seen_are_kept_in_a_temporary_file_removed_at_the_end(
+    posts, tmp_path, monkeypatch
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
+    data = _write(posts, tmp_path / "posts.csv")
+
+    def folders() -> list[Path]:
+        return list((tmp_path / "temp").glob("triage-ids-*"))
+
+    chunks = validate_chunks(iter_table(data, 48), label_set=["complaint"], source=str(data))
+    next(chunks)
+    assert [f.name for f in folders()[0].iterdir()] == ["ids.sqlite"]
+    assert sum(len(c) for c in chunks) == len(posts) - 48
+    assert folders() == []  # read to the end
+    bad = posts.copy()
+    bad.loc[149, "id"] = bad.loc[0, "id"]  # the last chunk repeats the first post's id
+    data = _write(bad, tmp_path / "bad.csv")
+    with pytest.raises(DataError, match="duplicate ids"):
+        list(validate_chunks(iter_table(data, 48), label_set=["complaint"], source=str(data)))
+    assert folders() == []  # stopped by the error
+    early = validate_chunks(iter_table(data, 48), label_set=["complaint"], source=str(data))
+    next(early)
+    early.close()
+    assert folders() == []  # abandoned after one chunk
