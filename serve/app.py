@@ -399,7 +399,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if not settings.api_keys:
         log.warning("TRIAGE_API_KEYS is not set: anyone who can reach the service can score")
     await asyncio.to_thread(holder.reload, True)
-    holder.warm_this_thread()
     watcher = None
     if settings.reload_interval > 0:
         watcher = asyncio.create_task(holder.watch(settings.reload_interval))

@@ -258,15 +258,6 @@ class ModelHolder:
             detail = f"loaded {loaded.version} from {loaded.source}"
             return ReloadOutcome(True, changed, loaded.version, before, detail)
 
-    def warm_this_thread(self) -> None:
-        """Score the probe post in the calling thread. The text pipeline is built once per
-        thread (``triage_ml.model.normalise.load_nlp``): the event loop, which scores small
-        requests inline, builds its own here at start-up, not in a client's request."""
-        loaded = self.current
-        if loaded is not None:
-            records = _probe().to_dict("records")
-            score_records(loaded.bundle, records, loaded.playbook)
-
     async def watch(self, interval: float) -> None:
         """Poll the source every ``interval`` seconds and reload when it changes."""
         while True:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from triage_ml.model import normalise
 from triage_ml.model.normalise import SpacyNormaliser, load_nlp
 
 
@@ -50,25 +51,32 @@ def test_pickled_normaliser_holds_no_spacy_object() -> None:
     assert pickle.loads(blob).transform(["@a hi"])[0] == "<user> hi"
 
 
-def test_pipeline_loaded_once_per_thread() -> None:
-    assert load_nlp("blank:en") is load_nlp("blank:en")
-    with ThreadPoolExecutor(1) as pool:
-        other = pool.submit(load_nlp, "blank:en").result()
-    assert other is not load_nlp("blank:en")
+def test_pipeline_loaded_once_per_process() -> None:
+    assert load_nlp("blank:en") is load_nlp("blank:en", False)
 
 
-def test_token_strings_of_scored_posts_do_not_stay_in_memory() -> None:
-    """Handles, order numbers and links are new strings in every post: the vocabulary must
-    not keep them (it grew by ~17 MB per 100,000 posts in a streamed backfill)."""
+def test_a_pipeline_that_collected_too_many_strings_is_rebuilt(monkeypatch) -> None:
+    """Handles, order numbers and links are new strings in every post: spaCy's vocabulary
+    keeps them (it grew by ~17 MB per 100,000 posts in a streamed backfill), so a pipeline
+    that has collected MAX_NEW_STRINGS is replaced by a fresh one."""
+    monkeypatch.setattr(normalise, "MAX_NEW_STRINGS", 1200)
+    monkeypatch.setattr(normalise, "_PIPELINES", {})
     norm = SpacyNormaliser().fit(["x"])
-    norm.transform(["warm up @someone order #AB1 https://x.co/1"])
-    strings = load_nlp(norm.model, norm.lemmatize).vocab.strings
-    before = len(strings)
-    texts = [f"@fan{i} my order #LM{i:06d} https://t.co/q{i} zqx{i}word" for i in range(500)]
+    first = load_nlp("blank:en")
+    fresh = len(first.vocab.strings)
+    texts = [f"@fan{i} my order #LM{i:06d} https://t.co/q{i} zqx{i}word" for i in range(150)]
     out = norm.transform(texts)
     assert out[7] == "<user> my order <hashtag> lm000007 <url> zqx7word"
-    assert len(strings) == before
-    assert "zqx7word" not in strings
+    assert len(first.vocab.strings) - fresh > 1000  # what it kept: ~7 strings a post
+    assert load_nlp("blank:en") is first  # under the bound
+    assert norm.transform(texts[:120]).tolist() == out[:120].tolist()  # known: nothing new
+    assert load_nlp("blank:en") is first
+    more = [t.replace("zqx", "new") for t in texts]
+    assert norm.transform(more)[7] == "<user> my order <hashtag> lm000007 <url> new7word"
+    second = load_nlp("blank:en")  # 150 more strings: past the bound, rebuilt
+    assert second is not first
+    assert len(second.vocab.strings) == fresh
+    assert norm.transform(texts).tolist() == out.tolist()  # the same output from the new one
 
 
 def test_threads_normalise_at_once_as_one_thread_does() -> None:

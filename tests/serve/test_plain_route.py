@@ -130,15 +130,3 @@ def test_loading_builds_the_plain_path_before_the_first_request(bundle_dir, tmp_
     with TestClient(_service(root)) as c:
         triager = c.app.state.models.current.bundle.triager
         assert "_plain_features" in triager.__dict__  # built by the load probe
-
-
-def test_the_event_loop_builds_its_text_pipeline_at_start_up(tmp_path, bundle_dir) -> None:
-    """spaCy pipelines are per thread: the loop's own is built by the lifespan, so the first
-    post scored inline does not pay for it (0.15 s or more with the loop blocked)."""
-    from triage_ml.model import normalise
-
-    root = tmp_path / "models"
-    shutil.copytree(bundle_dir, root / "triage")
-    with TestClient(_service(root)) as c:
-        built = c.portal.call(lambda: sorted(normalise._THREAD.__dict__.get("pipelines", {})))
-    assert built == [("blank:en", False)]
