@@ -122,7 +122,14 @@ def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     held = 0
     offset = 0
     with pq.ParquetFile(path) as parquet:
-        for batch in parquet.iter_batches(batch_size=chunk_rows):
+        # one row group at a time: a single iter_batches over the whole file kept ~45 MB more
+        # of Arrow memory per 1M posts read (170 MB allocated after 2M), one per group stays flat
+        batches = (
+            batch
+            for group in range(parquet.num_row_groups)
+            for batch in parquet.iter_batches(batch_size=chunk_rows, row_groups=[group])
+        )
+        for batch in batches:
             pending.append(batch)
             held += batch.num_rows
             while held >= chunk_rows:
