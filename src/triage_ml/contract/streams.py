@@ -153,10 +153,9 @@ def validate_chunks(
     rows across chunks as in the whole file, and refuse an id seen in an earlier chunk.
 
     Ids already seen are kept as 64-bit hashes in a temporary SQLite file (:class:`_SeenIds`),
-    not in memory. A hash seen again is checked
-    against the real ids by reading the file again (``reread`` starts another pass of
-    :func:`iter_table` over the same file) to name both rows, so a hash collision is never
-    reported as a duplicate.
+    not in memory. A hash seen again is checked against the real ids by reading the file again
+    (``reread`` starts another pass of :func:`iter_table` over the same file) to name both rows,
+    so a hash collision is never reported as a duplicate.
     """
     seen = _SeenIds()
     offset = 0
