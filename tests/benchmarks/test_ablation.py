@@ -66,3 +66,10 @@ def test_every_row_is_scored_on_the_same_folds(datasets, tmp_path, capsys) -> No
     assert all(set(r["per_seed"]) == {"0", "1"} for r in doc["rows"])
     table = (tmp_path / "ablation-twitter-complaints.md").read_text()
     assert "| committed |" in table and "+0.0000" in table  # committed against itself
+
+
+def test_help_lists_every_variant(capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        ablation.main(["--help"])
+    assert done.value.code == 0
+    assert "LinearSVC + 20% holdout" in " ".join(capsys.readouterr().out.split())
