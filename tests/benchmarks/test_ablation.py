@@ -73,3 +73,22 @@ def test_help_lists_every_variant(capsys) -> None:
         ablation.main(["--help"])
     assert done.value.code == 0
     assert "LinearSVC + 20% holdout" in " ".join(capsys.readouterr().out.split())
+
+
+def test_an_official_split_task_keeps_its_own_baseline_on_cv_folds(datasets, monkeypatch) -> None:
+    """banking77's baseline is a LinearSVC; on its training rows' CV folds the ablation must
+    not switch to the CV tasks' logistic regression (which trains several times slower)."""
+    from benchmarks.quality import systems
+
+    asked: list[bool] = []
+    original = systems.baseline_pipeline
+
+    def spy(official_split: bool):
+        asked.append(official_split)
+        return original(official_split)
+
+    monkeypatch.setattr(systems, "baseline_pipeline", spy)
+    monkeypatch.setattr(ablation, "variants_for", lambda params, names=None: {})
+    rows = ablation.run_ablation("banking77", [0], folds=2, datasets=datasets)
+    assert [r["variant"] for r in rows] == ["baseline"]
+    assert asked == [True, True]
