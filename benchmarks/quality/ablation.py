@@ -55,11 +55,12 @@ VARIANTS: dict[str, Change] = {
         "classifier.exclusive_solver": "linear_svc",
         "calibration.holdout": 0.2,
     },
+    "LinearSVC": {"classifier.exclusive_solver": "linear_svc"},
 }
 
 #: variants that only mean something for one kind of label set
 BINARY_ONLY = {"threshold: label F1", "threshold: macro-F1", "calibration cv=10"}
-EXCLUSIVE_ONLY = {"LinearSVC + 20% holdout"}
+EXCLUSIVE_ONLY = {"LinearSVC + 20% holdout", "LinearSVC"}
 
 
 def _get(raw: dict[str, Any], dotted: str) -> Any:
