@@ -180,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", required=True, choices=sorted(TASKS))
     ap.add_argument("--seeds", default="0", help="CV seeds, comma-separated (default 0)")
     ap.add_argument("--folds", type=int, default=10)
-    names = ", ".join(VARIANTS).replace("%", "%%")  # argparse formats help with %
-    ap.add_argument("--variants", default=None, help=f"comma-separated subset of: {names}")
+    listed = ", ".join(VARIANTS).replace("%", "%%")  # argparse formats help with %
+    ap.add_argument("--variants", default=None, help=f"comma-separated subset of: {listed}")
     ap.add_argument("--datasets", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("reports/ablation"))
     args = ap.parse_args(argv)
