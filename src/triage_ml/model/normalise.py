@@ -167,8 +167,11 @@ def _normalise_doc(doc, lemmatize: bool, mark_negation: bool) -> str:
             continue
         else:
             word = tok.lemma_.lower() if lemmatize and tok.lemma_ else low
-            squeezed = _ELONGATION.sub(r"\1\1", word)
-            squeezed = _REPEATED_PUNCT.sub(r"\1\1\1", squeezed)
+            squeezed = word
+            if len(word) > 2:  # both patterns need a run of three (most words are shorter)
+                squeezed = _ELONGATION.sub(r"\1\1", squeezed)
+                if "!" in squeezed or "?" in squeezed or "." in squeezed:
+                    squeezed = _REPEATED_PUNCT.sub(r"\1\1\1", squeezed)
             piece = [squeezed]
             if squeezed != word and squeezed[:1].isalpha():
                 piece.append(ELONGATED)
