@@ -183,3 +183,20 @@ def test_posts_the_model_cannot_read_need_a_human_with_a_reason(bundle, text, wh
 def test_english_and_too_short_to_tell_posts_are_not_flagged_for_language(bundle, text) -> None:
     record = score_posts(bundle, _posts([text])).records()[0]
     assert not [r for r in record["reasons"] if r["label"] == "needs_human"], record["reasons"]
+
+
+def test_posts_in_the_models_own_words_skip_the_language_identifier(bundle, monkeypatch) -> None:
+    from triage_ml.model import language
+
+    real, asked = language._identifier(), []
+
+    class Counting:
+        def classify(self, text: str):
+            asked.append(text)
+            return real.classify(text)
+
+    monkeypatch.setattr(language, "_identifier", Counting)
+    score_posts(bundle, _posts(BASE))
+    assert asked == []
+    record = score_posts(bundle, _posts(["Mi pedido nunca llegó y nadie responde a mis mensajes"]))
+    assert len(asked) == 1 and record.records()[0]["needs_human"] is True

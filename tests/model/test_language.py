@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from triage_ml.model import language
 from triage_ml.model.language import foreign, history_languages
-from triage_ml.model.triager import readable_signal
+from triage_ml.model.triager import known_words, readable_signal
 
 EN = [
     "my order never arrived and nobody answers my emails",
@@ -29,6 +31,48 @@ def test_only_languages_outside_the_history_are_foreign() -> None:
     german = "Wo ist meine Bestellung? Seit drei Wochen warte ich auf eine Antwort"
     assert foreign([ES[0], german, EN[0], "lol ok"], ["en", "es"]) == [None, "de", None, None]
     assert foreign([german], None) == [None]
+
+
+GERMAN = "Wo ist meine Bestellung? Seit drei Wochen warte ich auf eine Antwort"
+
+
+class _Counting:
+    """The real identifier, counting the texts it is asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.real = language._identifier()
+
+    def classify(self, text: str):
+        self.asked.append(text)
+        return self.real.classify(text)
+
+
+def test_posts_made_of_the_models_own_words_are_not_sent_to_the_identifier(monkeypatch) -> None:
+    counting = _Counting()
+    monkeypatch.setattr(language, "_identifier", lambda: counting)
+    vocabulary = {w for text in EN for w in text.lower().split()}
+    assert foreign(EN, ["en"], vocabulary) == [None] * len(EN)
+    assert counting.asked == []
+    # a post of unknown words still is, and is flagged
+    assert foreign([EN[0], GERMAN], ["en"], vocabulary) == [None, "de"]
+    assert len(counting.asked) == 1 and "Bestellung" in counting.asked[0]
+
+
+def test_a_post_just_under_the_known_share_is_still_checked(monkeypatch) -> None:
+    counting = _Counting()
+    monkeypatch.setattr(language, "_identifier", lambda: counting)
+    words = sorted({w.lower() for w in GERMAN.replace("?", "").split()})  # 11 distinct words
+    enough = int(np.ceil(language.KNOWN_SHARE * len(words)))
+    assert foreign([GERMAN], ["en"], set(words[:enough])) == [None]
+    assert counting.asked == []
+    assert foreign([GERMAN], ["en"], set(words[: enough - 1])) == ["de"]
+    assert len(counting.asked) == 1
+
+
+def test_known_words_are_the_single_words_of_the_word_block() -> None:
+    names = ["text__word__order", "text__word__my order", "text__char__ord", "meta__length_log"]
+    assert known_words(np.array(names, dtype=object)) == {"order"}
 
 
 @pytest.mark.parametrize(

@@ -366,7 +366,10 @@ class Triager:
         if self.language_:
             from triage_ml.model.language import foreign
 
-            other = foreign(texts, self.language_)
+            known = self.__dict__.get("_known_words")
+            if known is None:  # once per loaded model
+                known = self._known_words = known_words(self.feature_names_)
+            other = foreign(texts, self.language_, known)
         trained_on = "/".join(self.language_ or [])
         for i in range(len(texts)):
             why = None
@@ -378,3 +381,14 @@ class Triager:
                 unsure[i] = True
                 if with_reasons:
                     reasons[i].append({"label": "needs_human", "signal": why, "weight": 0.0})
+
+
+def known_words(feature_names) -> frozenset[str]:
+    """The single words of a fitted feature tree's word n-gram block (``text__word__...``):
+    the vocabulary the model learnt to read; empty for a tree without that block."""
+    prefix = "text__word__"
+    return frozenset(
+        name[len(prefix) :]
+        for name in map(str, feature_names)
+        if name.startswith(prefix) and " " not in name[len(prefix) :]
+    )
