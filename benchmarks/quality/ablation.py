@@ -51,16 +51,26 @@ VARIANTS: dict[str, Change] = {
     "threshold: label F1": {"calibration.threshold_objective": "f1"},
     "threshold: macro-F1": {"calibration.threshold_objective": "macro_f1"},
     "calibration cv=10": {"calibration.cv": 10},
+    "calibration cv=2": {"calibration.cv": 2},
+    "20% holdout": {"calibration.holdout": 0.2},
+    "C=4 + 20% holdout": {"classifier.C": 4.0, "calibration.holdout": 0.2},
     "LinearSVC + 20% holdout": {
         "classifier.exclusive_solver": "linear_svc",
         "calibration.holdout": 0.2,
     },
     "LinearSVC": {"classifier.exclusive_solver": "linear_svc"},
+    "LinearSVC C=1": {"classifier.exclusive_solver": "linear_svc", "classifier.C": 1.0},
+    "LinearSVC C=0.5": {"classifier.exclusive_solver": "linear_svc", "classifier.C": 0.5},
+    "LinearSVC C=1 + cv=2": {
+        "classifier.exclusive_solver": "linear_svc",
+        "classifier.C": 1.0,
+        "calibration.cv": 2,
+    },
 }
 
 #: variants that only mean something for one kind of label set
 BINARY_ONLY = {"threshold: label F1", "threshold: macro-F1", "calibration cv=10"}
-EXCLUSIVE_ONLY = {"LinearSVC + 20% holdout", "LinearSVC"}
+EXCLUSIVE_ONLY = {name for name in VARIANTS if "LinearSVC" in name or "holdout" in name}
 
 
 def _get(raw: dict[str, Any], dotted: str) -> Any:

@@ -68,6 +68,11 @@ def test_every_row_is_scored_on_the_same_folds(datasets, tmp_path, capsys) -> No
     assert "| committed |" in table and "+0.0000" in table  # committed against itself
 
 
+def test_every_variant_name_can_be_chosen_on_the_command_line() -> None:
+    # --variants is comma-separated: a name with a comma in it could never be chosen
+    assert [name for name in ablation.VARIANTS if "," in name] == []
+
+
 def test_help_lists_every_variant(capsys) -> None:
     with pytest.raises(SystemExit) as done:
         ablation.main(["--help"])
