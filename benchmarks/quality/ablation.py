@@ -61,6 +61,11 @@ VARIANTS: dict[str, Change] = {
     "LinearSVC": {"classifier.exclusive_solver": "linear_svc"},
     "LinearSVC C=1": {"classifier.exclusive_solver": "linear_svc", "classifier.C": 1.0},
     "LinearSVC C=0.5": {"classifier.exclusive_solver": "linear_svc", "classifier.C": 0.5},
+    "LinearSVC C=1 + 20% holdout": {
+        "classifier.exclusive_solver": "linear_svc",
+        "classifier.C": 1.0,
+        "calibration.holdout": 0.2,
+    },
     "LinearSVC C=1 + cv=2": {
         "classifier.exclusive_solver": "linear_svc",
         "classifier.C": 1.0,
@@ -158,6 +163,11 @@ def run_ablation(
             "per_seed": per_seed,
             "mean": float(np.mean(list(per_seed.values()))),
             "train_seconds": float(sum(r.fit_seconds for r in results) / len(seeds)),
+            # mean over folds and seeds of each extra figure (top-label ECE, Spearman)
+            "extra": {
+                key: float(np.mean([r.extra[key] for r in results if key in r.extra]))
+                for key in dict.fromkeys(k for r in results for k in r.extra)
+            },
             "wall_seconds": time.perf_counter() - started,
         }
         rows.append(row)
@@ -176,12 +186,21 @@ def markdown(task: str, rows: list[dict[str, Any]], seeds: list[int], folds: int
         head + "| vs baseline | training s (all folds) |",
         "|---" * (len(seeds) + 5) + "|",
     ]
+    # an exclusive set's calibration folds set only the softmax temperature: the score cannot
+    # move, the probabilities' calibration can
+    ece = any("top_label_ece" in r.get("extra", {}) for r in rows)
+    if ece:
+        lines[2] += " top-label ECE |"
+        lines[3] += "---|"
     for r in rows:
         cells = " | ".join(f"{r['per_seed'][s]:.4f}" for s in seeds)
         lines.append(
             f"| {r['variant']} | {cells} | {r['mean']:.4f} | {r['mean'] - ref:+.4f} "
             f"| {r['mean'] - base:+.4f} | {r['train_seconds']:.0f} |"
         )
+        if ece:
+            value = r.get("extra", {}).get("top_label_ece")
+            lines[-1] += f" {value:.4f} |" if value is not None else " - |"
     return "\n".join(lines) + "\n"
 
 
@@ -203,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(row: dict[str, Any]) -> None:
         print(
-            f"{row['variant']:<28} {row['mean']:.4f}  ({row['train_seconds']:.0f} s training)",
+            f"{row['variant']:<28} {row['mean']:.4f}  ({row['train_seconds']:.0f} s training)"
+            + "".join(f"  {k} {v:.4f}" for k, v in row["extra"].items()),
             flush=True,
         )
 

@@ -51,6 +51,7 @@ from benchmarks.quality.tasks import (
     task_params,
 )
 from triage_ml.contract import ConfigError
+from triage_ml.evaluation.metrics import expected_calibration_error
 
 
 def score(metric: MetricName, truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
@@ -119,6 +120,12 @@ def run_fold(
     pred = system.predict(test)
     predicted = time.perf_counter()
     extra: dict[str, float] = {}
+    if data.exclusive and pred.proba is not None and pred.proba.ndim == 2:
+        # how far the chosen class's probability is from how often it is right (15 bins)
+        top = pred.proba.argmax(axis=1)
+        extra["top_label_ece"] = expected_calibration_error(
+            top == truth, pred.proba[np.arange(len(top)), top], bins=15
+        )
     if data.levels is not None:
         truth_level = data.levels[truth]
         extra["spearman"] = spearman(truth_level, pred.proba @ data.levels)

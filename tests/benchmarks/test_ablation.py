@@ -68,6 +68,27 @@ def test_every_row_is_scored_on_the_same_folds(datasets, tmp_path, capsys) -> No
     assert "| committed |" in table and "+0.0000" in table  # committed against itself
 
 
+def test_an_exclusive_sets_calibration_choice_moves_its_ece_never_its_score(datasets, tmp_path):
+    import json
+
+    code = ablation.main(
+        [
+            "--task", "severity", "--folds", "2", "--variants", "20% holdout",
+            "--datasets", str(datasets), "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    doc = json.loads((tmp_path / "ablation-severity.json").read_text())
+    rows = {r["variant"]: r for r in doc["rows"]}
+    # the folds only set the softmax temperature, which never changes the chosen level
+    assert rows["20% holdout"]["per_seed"] == rows["committed"]["per_seed"]
+    eces = [rows[name]["extra"]["top_label_ece"] for name in ("committed", "20% holdout")]
+    assert all(0.0 <= e <= 1.0 for e in eces) and eces[0] != eces[1]
+    table = (tmp_path / "ablation-severity.md").read_text()
+    assert "top-label ECE |" in table.splitlines()[2]
+    assert table.splitlines()[-1].count("|") == table.splitlines()[2].count("|")
+
+
 def test_every_variant_name_can_be_chosen_on_the_command_line() -> None:
     # --variants is comma-separated: a name with a comma in it could never be chosen
     assert [name for name in ablation.VARIANTS if "," in name] == []
