@@ -171,13 +171,14 @@ def plain_payload(
     model: LoadedModel, posts: Sequence[Post], reasons: bool, scored: list
 ) -> bytes | None:
     """``score_payload`` for a few ordinary posts, without pandas (the same bytes: the same
-    records, tested); ``None`` where that path does not apply. The canonical posts and
-    predictions for the work after the response are built then, and only if needed."""
+    records, tested); ``None`` where that path does not apply. ``scored`` receives the
+    :class:`~triage_ml.decide.ScoredRecords`, which keep what the drift window reads and
+    build the canonical posts and predictions only when a shadow model needs them."""
     values = [{name: getattr(p, name) for name in POST_FIELDS} for p in posts]
     result = score_records(model.bundle, values, model.playbook, with_reasons=reasons)
     if result is None:
         return None
-    scored.append(result.scored)
+    scored.append(result)
     body = {"model_version": result.model_version, "results": result.records}
     return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 

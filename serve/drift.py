@@ -1,9 +1,11 @@
 """Rolling drift of the scored traffic, as Prometheus gauges, computed off the request path.
 
-After a ``/v1/score`` response is sent (a Starlette background task), the posts' numeric signals
-(label probabilities, predicted labels, tier, urgency, length, out-of-vocabulary share, channel,
-followers, verified; never the text) join a bounded window of the last ``TRIAGE_DRIFT_WINDOW``
-posts of this worker. Every ``TRIAGE_DRIFT_INTERVAL`` seconds a task of the worker compares the
+The posts of every ``/v1/score`` request leave their numeric signals (label probabilities,
+predicted labels, tier, urgency, length, out-of-vocabulary share, channel, followers, verified;
+never the text) in a bounded window of the last ``TRIAGE_DRIFT_WINDOW`` posts of this worker:
+for the few posts of the plain path, from the values scoring kept (microseconds, before the
+response); for other batches in a Starlette background task after the response, which builds
+the posts' frame first. Every ``TRIAGE_DRIFT_INTERVAL`` seconds a task of the worker compares the
 window with the serving model's reference (:func:`triage_ml.monitor.compare`, in a thread) and
 sets the gauges:
 
@@ -99,6 +101,23 @@ def observe(model: Any, posts: pd.DataFrame, preds: Any, size: int) -> None:
         get_window(size).observe(model.version, rows)
     except Exception:  # monitoring must never hurt serving; logged without post text
         log.exception("drift window: could not record a scored batch")
+
+
+def observe_plain(model: Any, scored: Any, size: int) -> bool:
+    """Add the signals of posts scored by the plain path, from the values it kept (a few
+    microseconds a post: done before the response, no frame built); ``False`` when it kept none
+    and the caller has to build the posts and predictions for :func:`observe`."""
+    from triage_ml.monitor import plain_signal_rows
+
+    try:
+        rows = plain_signal_rows(model.bundle.triager, scored)
+    except Exception:  # monitoring must never hurt serving; logged without post text
+        log.exception("drift window: could not record a scored batch")
+        return True
+    if rows is None:
+        return False
+    get_window(size).observe(model.version, rows)
+    return True
 
 
 def refresh(model: Any, size: int) -> dict[str, float]:

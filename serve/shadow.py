@@ -104,16 +104,24 @@ def run_shadow(holder: ModelHolder, path: Path, posts: pd.DataFrame, champion: A
 def after_scoring(settings: Settings, model: Any, scored: list) -> BackgroundTask | None:
     """The work to run once the response is sent: the drift window, the shadow log.
 
-    ``scored`` holds the canonical posts and their predictions, or a function that builds
-    them (the plain path of a single post builds them only when needed, after the response).
+    ``scored`` holds the canonical posts and their predictions, or the plain path's
+    :class:`~triage_ml.decide.ScoredRecords`: its drift signals go into the window here, from
+    the values it kept, and its posts and predictions are built (after the response) only for
+    a shadow model.
     """
     if not scored:
         return None
-    posts, preds = scored[0] if isinstance(scored[0], tuple) else (None, None)
+    item = scored[0]
+    posts, preds = item if isinstance(item, tuple) else (None, None)
     holder = _state.get("holder")
     drift = settings.drift_window > 0
     if drift and posts is None:  # nothing to build for a model without reference statistics
         drift = isinstance(getattr(model.bundle, "metadata", {}).get("reference"), dict)
+        if drift and holder is None:
+            from serve.drift import observe_plain
+
+            # the plain path kept what the drift window reads: no frame to build
+            drift = not observe_plain(model, item, settings.drift_window)
     if not drift and holder is None:
         return None
 
@@ -121,7 +129,7 @@ def after_scoring(settings: Settings, model: Any, scored: list) -> BackgroundTas
         nonlocal posts, preds
         if posts is None:
             try:
-                posts, preds = scored[0]()
+                posts, preds = item.scored()
             except Exception:  # monitoring never hurts serving; logged without post text
                 log.exception("drift window / shadow: could not rebuild the scored posts")
                 return

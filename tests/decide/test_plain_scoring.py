@@ -169,6 +169,20 @@ def test_the_frame_and_predictions_after_the_response_are_score_posts(bundle, po
     assert preds.records() == expected.records()
 
 
+def test_the_drift_signals_kept_by_the_plain_path_are_those_of_the_frame(bundle, posts) -> None:
+    from triage_ml.monitor import plain_signal_rows, post_signal_rows
+
+    for batch in ([p] for p in [*posts[:12], *EDGE_POSTS]):
+        scored = score_records(bundle, batch, now=NOW)
+        if scored is None:
+            continue
+        frame, preds = scored.scored()
+        got = pd.DataFrame(plain_signal_rows(bundle.triager, scored))
+        expected = pd.DataFrame(post_signal_rows(bundle.triager, frame, preds))
+        pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    assert scored.docs is not None and scored.posts is not None  # the last one was plain
+
+
 def test_without_created_at_the_clock_starts_now(bundle) -> None:
     got = score_records(bundle, [{"id": "1", "text": "refund please"}], now=NOW).records[0]
     minutes = got["priority"]["respond_within_minutes"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from triage_ml.contract.fastpath import plain_posts
+from triage_ml.contract.fastpath import PlainPosts, plain_posts
 from triage_ml.contract.validation import validate_posts
 from triage_ml.decide.playbook import Playbook, decisions, derived_urgency, prioritise
 from triage_ml.model.compiled import plain_features, score_plain
@@ -217,6 +217,9 @@ class ScoredRecords:
     records: list[dict]
     model_version: str
     _scored: Callable[[], tuple[pd.DataFrame, Predictions]]
+    posts: PlainPosts | None = None
+    docs: list[str] | None = None  # the texts as the model's normaliser gave them
+    decided: _Plain | None = None
 
     def scored(self) -> tuple[pd.DataFrame, Predictions]:
         return self._scored()
@@ -247,6 +250,7 @@ def score_records(
     values = plain_posts(posts)
     if values is None:
         return None
+    docs = list(plain.normaliser.transform(values.texts))
     scores = score_plain(
         triager,
         plain,
@@ -255,6 +259,7 @@ def score_records(
         values.verified,
         values.channels,
         with_reasons,
+        docs,
     )
     labels = list(triager.labels)
     urgency = (
@@ -289,4 +294,6 @@ def score_records(
         prio = prioritise(playbook, labels, scores.predicted, urgency, frame["created_at"], clock)
         return frame, _predictions(values.ids, labels, scores, prio, bundle)
 
-    return ScoredRecords(_records(decided, respond_by), bundle.model_version, scored)
+    return ScoredRecords(
+        _records(decided, respond_by), bundle.model_version, scored, values, docs, decided
+    )

@@ -117,11 +117,14 @@ class PlainFeatures:
         followers: np.ndarray,
         verified: np.ndarray,
         channels: list[str],
+        docs: list[str] | None = None,
     ) -> sparse.csr_matrix:
-        """The feature rows of canonical posts (as :meth:`Triager.transform` gives them)."""
+        """The feature rows of canonical posts (as :meth:`Triager.transform` gives them);
+        ``docs``: the texts already normalised by ``self.normaliser``, when the caller has them."""
         n = len(texts)
         blocks = {}
-        docs = list(self.normaliser.transform(texts))
+        if docs is None:
+            docs = list(self.normaliser.transform(texts))
         parts, offset = [], self.text_offset
         for block in self.tfidf:
             row, col, data = block.rows(docs)
@@ -269,12 +272,13 @@ def score_plain(
     verified: np.ndarray,
     channels: list[str],
     with_reasons: bool = True,
+    docs: list[str] | None = None,
 ):
     """:meth:`Triager.score` of canonical posts given as plain values (linear family): the
     same feature rows, then the Triager's own decision, calibration, thresholds and urgency."""
     from triage_ml.model.triager import LabelScores
 
-    X = plain.transform(texts, followers, verified, channels)
+    X = plain.transform(texts, followers, verified, channels, docs)
     proba = triager.calibrate(_decision(triager, X))
     predicted, unsure = triager.decide(proba)
     if with_reasons:

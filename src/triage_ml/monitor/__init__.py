@@ -20,6 +20,7 @@ __getattr__, __dir__ = lazy_exports(
         "tag_version": ".promotion",
         "compare_shadow": ".shadow",
         "read_shadow_log": ".shadow",
+        "plain_signal_rows": ".signals",
         "post_signal_rows": ".signals",
         "post_signals": ".signals",
         "reference_profile": ".signals",

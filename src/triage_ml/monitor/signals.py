@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from triage_ml.decide.scoring import Predictions
+    from triage_ml.decide.scoring import Predictions, ScoredRecords
     from triage_ml.model.triager import Triager
 
 PROFILE_VERSION = 1
@@ -108,11 +108,17 @@ def oov_counts(triager: Triager, texts: pd.Series) -> tuple[np.ndarray, list[lis
     shares = np.zeros(len(texts))
     unknown: list[list[str]] = []
     for i, doc in enumerate(normaliser.transform(texts.astype(str).tolist())):
-        words = [t for t in str(doc).split() if any(c.isalnum() for c in t)]
-        new = [t for t in words if t not in known]
-        shares[i] = len(new) / len(words) if words else 0.0
+        shares[i], new = _unknown_words(doc, known)
         unknown.append(new)
     return shares, unknown
+
+
+def _unknown_words(doc: str, known: frozenset[str]) -> tuple[float, list[str]]:
+    """A normalised post's share of words (tokens with a letter or digit) outside ``known``,
+    and those words."""
+    words = [t for t in str(doc).split() if any(c.isalnum() for c in t)]
+    new = [t for t in words if t not in known]
+    return (len(new) / len(words) if words else 0.0), new
 
 
 def top_new_term_share(unknown: list[list[str]]) -> tuple[float, int]:
@@ -162,6 +168,34 @@ def post_signal_rows(triager: Triager, posts: pd.DataFrame, preds: Predictions) 
     names = list(cols)
     values = [np.asarray(cols[n]).tolist() for n in names]
     return [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def plain_signal_rows(triager: Triager, scored: ScoredRecords) -> list[dict] | None:
+    """:func:`post_signal_rows` of posts scored by the plain path, from the values it kept
+    (no frame, no second pass of the normaliser): the same rows (tested). ``None`` when the
+    scoring kept no values; the caller then builds the posts and predictions."""
+    posts, docs, decided = scored.posts, scored.docs, scored.decided
+    if posts is None or docs is None or decided is None:
+        return None
+    parts = vocabulary_parts(triager)
+    names = np.array(decided.labels, dtype=object)
+    rows = []
+    for i, text in enumerate(posts.texts):
+        row: dict[str, Any] = {
+            "predicted_labels": ";".join(names[decided.predicted[i]]),
+            "tier": str(decided.tier[i]),
+        }
+        for k, lab in enumerate(decided.labels):
+            row[f"p_{lab}"] = float(decided.probabilities[i, k])
+        row["urgency"] = float(decided.urgency[i])
+        row["oov_share"] = _unknown_words(docs[i], parts[1])[0] if parts else float("nan")
+        row["text_length"] = float(len(text))
+        verified = posts.verified[i]
+        row["channel"] = posts.channels[i]
+        row["author_followers"] = float(posts.followers[i])
+        row["author_verified"] = MISSING if np.isnan(verified) else str(bool(verified)).lower()
+        rows.append(row)
+    return rows
 
 
 def signal_columns(
