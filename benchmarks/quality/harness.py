@@ -120,11 +120,19 @@ def run_fold(
     pred = system.predict(test)
     predicted = time.perf_counter()
     extra: dict[str, float] = {}
-    if data.exclusive and pred.proba is not None and pred.proba.ndim == 2:
+    proba = pred.proba
+    if (
+        data.exclusive
+        and pred.calibrated
+        and proba is not None
+        and proba.ndim == 2
+        and proba.min() >= 0.0
+        and np.allclose(proba.sum(axis=1), 1.0)
+    ):
         # how far the chosen class's probability is from how often it is right (15 bins)
-        top = pred.proba.argmax(axis=1)
+        top = proba.argmax(axis=1)
         extra["top_label_ece"] = expected_calibration_error(
-            top == truth, pred.proba[np.arange(len(top)), top], bins=15
+            top == truth, proba[np.arange(len(top)), top], bins=15
         )
     if data.levels is not None:
         truth_level = data.levels[truth]

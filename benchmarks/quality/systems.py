@@ -66,6 +66,7 @@ class FoldPrediction:
     predicted: np.ndarray
     proba: np.ndarray
     urgency: np.ndarray | None = None
+    calibrated: bool = True  # False: scores in [0, 1] that only rank (no calibration error)
 
 
 class System(Protocol):
@@ -206,7 +207,8 @@ class BaselineSystem:
         from scipy.special import softmax
 
         model = self.model_
-        if hasattr(model, "predict_proba"):
+        calibrated = hasattr(model, "predict_proba")
+        if calibrated:
             known = model.predict_proba(test["text"])
         else:  # LinearSVC: its decision values through a softmax (only the argmax is scored)
             scores = model.decision_function(test["text"])
@@ -215,7 +217,7 @@ class BaselineSystem:
             known = softmax(scores, axis=1)
         proba = np.zeros((len(test), self.n_classes_))
         proba[:, model.classes_] = known
-        return FoldPrediction(model.classes_[known.argmax(axis=1)], proba)
+        return FoldPrediction(model.classes_[known.argmax(axis=1)], proba, calibrated=calibrated)
 
 
 class SpacyTextcatSystem:
