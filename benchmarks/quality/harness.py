@@ -51,7 +51,7 @@ from benchmarks.quality.tasks import (
     task_params,
 )
 from triage_ml.contract import ConfigError
-from triage_ml.evaluation.metrics import expected_calibration_error
+from triage_ml.evaluation import expected_calibration_error
 
 
 def score(metric: MetricName, truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:

@@ -8,6 +8,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "evaluate": ".metrics",
+        "expected_calibration_error": ".metrics",
         "summary_rows": ".metrics",
         "write_plots": ".plots",
         "run_training": ".run",

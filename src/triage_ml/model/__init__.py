@@ -17,5 +17,9 @@ __getattr__, __dir__ = lazy_exports(
         "build_features": ".features",
         "SpacyNormaliser": ".normalise",
         "EXTRA_HINT": ".embeddings",
+        "KNOWN_SHARE": ".language",
+        "foreign": ".language",
+        "known_share": ".language",
+        "known_words": ".triager",
     },
 )

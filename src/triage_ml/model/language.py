@@ -80,6 +80,18 @@ def history_languages(
     return sorted(lang for lang, n in counts.items() if n >= share * len(confident))
 
 
+def known_share(text: str, known_words: Collection[str]) -> float | None:
+    """The share of the text's distinct words (lowercased) in ``known_words``; ``None`` for a
+    text too short to tell (fewer than ``MIN_WORDS`` words), which is never flagged."""
+    words = _words(text)[1]
+    return None if len(words) < MIN_WORDS else _known_share(words, known_words)
+
+
+def _known_share(words: list[str], known_words: Collection[str]) -> float:
+    distinct = {w.lower() for w in words}
+    return sum(w in known_words for w in distinct) / len(distinct)
+
+
 def foreign(
     texts: Sequence[str],
     languages: Sequence[str] | None,
@@ -96,11 +108,9 @@ def foreign(
         if len(words) < MIN_WORDS:
             out.append(None)
             continue
-        if known_words:
-            distinct = {w.lower() for w in words}
-            if sum(w in known_words for w in distinct) >= KNOWN_SHARE * len(distinct):
-                out.append(None)
-                continue
+        if known_words and _known_share(words, known_words) >= KNOWN_SHARE:
+            out.append(None)
+            continue
         lang, prob = _identifier().classify(clean)
         out.append(lang if lang not in languages and prob >= MIN_PROBABILITY else None)
     return out
