@@ -53,6 +53,7 @@ VARIANTS: dict[str, Change] = {
     "calibration cv=10": {"calibration.cv": 10},
     "calibration cv=2": {"calibration.cv": 2},
     "20% holdout": {"calibration.holdout": 0.2},
+    "calibration folds (no holdout)": {"calibration.holdout": None},
     "C=4 + 20% holdout": {"classifier.C": 4.0, "calibration.holdout": 0.2},
     "LinearSVC + 20% holdout": {
         "classifier.exclusive_solver": "linear_svc",

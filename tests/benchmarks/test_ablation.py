@@ -73,7 +73,7 @@ def test_an_exclusive_sets_calibration_choice_moves_its_ece_never_its_score(data
 
     code = ablation.main(
         [
-            "--task", "severity", "--folds", "2", "--variants", "20% holdout",
+            "--task", "severity", "--folds", "2", "--variants", "calibration folds (no holdout)",
             "--datasets", str(datasets), "--out", str(tmp_path),
         ]
     )  # fmt: skip
@@ -81,8 +81,9 @@ def test_an_exclusive_sets_calibration_choice_moves_its_ece_never_its_score(data
     doc = json.loads((tmp_path / "ablation-severity.json").read_text())
     rows = {r["variant"]: r for r in doc["rows"]}
     # the folds only set the softmax temperature, which never changes the chosen level
-    assert rows["20% holdout"]["per_seed"] == rows["committed"]["per_seed"]
-    eces = [rows[name]["extra"]["top_label_ece"] for name in ("committed", "20% holdout")]
+    folds = "calibration folds (no holdout)"
+    assert rows[folds]["per_seed"] == rows["committed"]["per_seed"]
+    eces = [rows[name]["extra"]["top_label_ece"] for name in ("committed", folds)]
     assert all(0.0 <= e <= 1.0 for e in eces) and eces[0] != eces[1]
     table = (tmp_path / "ablation-severity.md").read_text()
     assert "top-label ECE |" in table.splitlines()[2]

@@ -99,7 +99,7 @@ def test_softmax_temperature_recovers_a_known_temperature() -> None:
 @pytest.mark.parametrize(
     "train",
     [
-        {"calibration": {"cv": 3}},
+        {"calibration": {"cv": 3, "holdout": None}},  # the temperature from 3 folds
         # the fast options for large exclusive sets: LinearSVC, temperature on one holdout
         {
             "calibration": {"cv": 3, "holdout": 0.25},
