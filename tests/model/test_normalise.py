@@ -98,3 +98,49 @@ def test_batch_keeps_order_and_length() -> None:
     out = SpacyNormaliser().fit(texts).transform(texts)
     assert len(out) == 1000
     assert out[999] == "post 999 <user>"
+
+
+def _counting(monkeypatch) -> list[int]:
+    """Patch the normaliser's spaCy pass to record how many texts each call tokenises."""
+    seen: list[int] = []
+    real = SpacyNormaliser._normalise
+
+    def counting(self, texts):
+        seen.append(len(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(SpacyNormaliser, "_normalise", counting)
+    return seen
+
+
+def test_a_batch_normalised_again_is_not_tokenised_again(monkeypatch) -> None:
+    texts = ["My order #12345 never arrived!!!", "Sooo good", "@brand where is it?"]
+    expected = SpacyNormaliser().transform(texts).tolist()
+    seen = _counting(monkeypatch)
+    norm = SpacyNormaliser()
+    assert norm.transform(texts).tolist() == expected
+    assert norm.transform(texts[::-1]).tolist() == expected[::-1]  # the drift window's pass
+    assert norm.transform([*texts, "new one"]).tolist() == [*expected, "new one"]
+    assert seen == [3, 1]  # only the new text the third time
+
+
+def test_remembered_texts_stay_within_their_bound_and_large_batches_are_not_kept(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(normalise, "RECENT_CHARS", 200)
+    norm = SpacyNormaliser()
+    for i in range(50):
+        norm.transform([f"post number {i} about my order"])
+    recent = norm.__dict__["_recent"]
+    assert 0 < len(recent) < 50 and recent._held <= 200
+    big = SpacyNormaliser()
+    big.transform([f"post {i}" for i in range(normalise.RECENT_BATCH + 1)])
+    assert "_recent" not in big.__dict__
+
+
+def test_a_copied_normaliser_leaves_its_remembered_texts_behind() -> None:
+    norm = SpacyNormaliser()
+    norm.transform(["where is my refund"])
+    copied = pickle.loads(pickle.dumps(norm))  # as Dask ships it to a worker
+    assert "_recent" not in copied.__dict__
+    assert copied.transform(["where is my refund"]).tolist() == ["where is my refund"]

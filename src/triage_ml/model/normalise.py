@@ -215,20 +215,78 @@ class SpacyNormaliser(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Iterable[str]) -> np.ndarray:
+        raw = _as_list(X)
+        if len(raw) > RECENT_BATCH:
+            return np.array(self._normalise(raw), dtype=object)
+        # a scored batch is normalised twice in the service: once for its features, once for
+        # the drift window's out-of-vocabulary share; the second time comes from here
+        recent = self.__dict__.get("_recent")
+        if recent is None:
+            recent = self.__dict__.setdefault("_recent", _Recent(RECENT_CHARS))
+        keys = [str(t) for t in raw]
+        found = recent.get_many(keys)
+        missing = [k for k, doc in zip(keys, found, strict=True) if doc is None]
+        if missing:
+            made = dict(zip(missing, self._normalise(missing), strict=True))
+            recent.put_many(made)
+            found = [made[k] if doc is None else doc for k, doc in zip(keys, found, strict=True)]
+        return np.array(found, dtype=object)
+
+    def _normalise(self, texts: list) -> list[str]:
         nlp = load_nlp(self.model, self.lemmatize)
-        texts = [html.unescape(str(t)) for t in _as_list(X)]
+        texts = [html.unescape(str(t)) for t in texts]
         if self.lemmatize:
             docs = nlp.pipe(texts, batch_size=self.batch_size)
         else:
             docs = nlp.tokenizer.pipe(texts, batch_size=self.batch_size)
-        out = np.array(
-            [_normalise_doc(d, self.lemmatize, self.mark_negation) for d in docs], dtype=object
-        )
+        out = [_normalise_doc(d, self.lemmatize, self.mark_negation) for d in docs]
         retire_if_grown(self.model, self.lemmatize)  # bounded memory: see load_nlp
         return out
 
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        state.pop("_recent", None)  # a cache (with a lock), not part of the fitted normaliser
+        return state
+
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         return np.array(["text"], dtype=object)
+
+
+#: batches of at most this many texts are remembered (the service's requests), larger ones
+#: (training, ``predict`` over a file) never are
+RECENT_BATCH = 1_000
+#: how much a normaliser remembers, in characters of texts and their normalised forms (a few
+#: requests' worth; about 4 MB at most)
+RECENT_CHARS = 1_000_000
+
+
+class _Recent:
+    """The latest normalised texts, oldest dropped first once they hold more than ``chars``
+    characters; thread-safe (the service scores in worker threads and fills its drift window
+    in another)."""
+
+    def __init__(self, chars: int) -> None:
+        self.chars = chars
+        self._docs: dict[str, str] = {}
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> list[str | None]:
+        with self._lock:
+            return [self._docs.get(k) for k in keys]
+
+    def put_many(self, docs: dict[str, str]) -> None:
+        with self._lock:
+            for key, doc in docs.items():
+                if key not in self._docs:
+                    self._docs[key] = doc
+                    self._held += len(key) + len(doc)
+            while self._held > self.chars and self._docs:
+                key = next(iter(self._docs))
+                self._held -= len(key) + len(self._docs.pop(key))
+
+    def __len__(self) -> int:
+        return len(self._docs)
 
 
 def _as_list(X) -> list:
