@@ -27,7 +27,7 @@ from serve import errors
 from serve.errors import ApiError
 from serve.feedback import RequestIdMiddleware, feedback_router
 from serve.loader import LoadedModel, ModelHolder, source_for
-from serve.logs import install_redaction
+from serve.logs import access_log_off_the_loop, install_redaction, restore_access_log
 from serve.middleware import BodyLimitMiddleware, ConcurrencyLimitMiddleware, MetricsMiddleware
 from serve.review import review_router, start_review_pool
 from serve.schemas import (
@@ -397,6 +397,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.settings = settings
     app.state.models = holder
     install_redaction()
+    access_log = access_log_off_the_loop()
     if not settings.api_keys:
         log.warning("TRIAGE_API_KEYS is not set: anyone who can reach the service can score")
     await asyncio.to_thread(holder.reload, True)
@@ -414,6 +415,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 with suppress(asyncio.CancelledError):
                     await task
         worker_exited(os.getpid())
+        restore_access_log(access_log)
 
 
 def create_app() -> FastAPI:

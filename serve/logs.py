@@ -6,11 +6,18 @@ post's text in it would leave them in the log. :class:`RedactTarget` rewrites th
 every access record before it is formatted: known routes keep their path, anything else becomes
 ``/[unknown path]``, and a query keeps only the parameters the API defines with values it reads
 (``reasons=false``); every other parameter is counted, never shown.
+
+uvicorn writes the access line when a response starts, on the event loop, before the body is
+sent: :func:`access_log_off_the_loop` makes that an enqueue, and a thread formats and writes
+the line (about 0.1 ms a request over HTTP: ``benchmarks/serving.py``). Redaction still
+happens on the record before it is queued.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+from logging.handlers import QueueHandler, QueueListener
 from urllib.parse import parse_qsl
 
 ACCESS_LOGGER = "uvicorn.access"
@@ -70,3 +77,41 @@ def install_redaction() -> None:
     logger = logging.getLogger(ACCESS_LOGGER)
     if not any(isinstance(f, RedactTarget) for f in logger.filters):
         logger.addFilter(RedactTarget())
+
+
+class _KeepArgs(QueueHandler):
+    """Queues the record as it is: uvicorn's access formatter reads the record's arguments
+    (client, method, target, version, status), which a plain ``QueueHandler`` would merge into
+    the message first."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def access_log_off_the_loop() -> QueueListener | None:
+    """Move the access logger's handlers behind a queue and a writer thread (each worker at
+    startup); the listener to stop at shutdown, which writes what is still queued. ``None``
+    when they already are, or there is nothing to move."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    handlers = [h for h in logger.handlers if not isinstance(h, _KeepArgs)]
+    if not handlers or len(handlers) != len(logger.handlers):
+        return None
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+    listener = QueueListener(lines, *handlers, respect_handler_level=True)
+    for handler in handlers:
+        logger.removeHandler(handler)
+    logger.addHandler(_KeepArgs(lines))
+    listener.start()
+    return listener
+
+
+def restore_access_log(listener: QueueListener | None) -> None:
+    """Write what is queued and give the access logger its handlers back."""
+    if listener is None:
+        return
+    listener.stop()
+    logger = logging.getLogger(ACCESS_LOGGER)
+    for handler in [h for h in logger.handlers if isinstance(h, _KeepArgs)]:
+        logger.removeHandler(handler)
+    for handler in listener.handlers:
+        logger.addHandler(handler)
