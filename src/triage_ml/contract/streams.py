@@ -152,12 +152,12 @@ def validate_chunks(
     """Validate posts chunk by chunk (:func:`validate_posts`, no labels required), numbering
     rows across chunks as in the whole file, and refuse an id seen in an earlier chunk.
 
-    Ids already seen are kept as 64-bit hashes in a temporary SQLite file (:class:`_SeenIds`),
+    Ids already seen are kept as 64-bit hashes in a temporary SQLite file (:class:`SeenIds`),
     not in memory. A hash seen again is checked against the real ids by reading the file again
     (``reread`` starts another pass of :func:`iter_table` over the same file) to name both rows,
     so a hash collision is never reported as a duplicate.
     """
-    seen = _SeenIds()
+    seen = SeenIds()
     offset = 0
     try:
         for chunk in chunks:
@@ -173,7 +173,7 @@ def validate_chunks(
         seen.close()
 
 
-class _SeenIds:
+class SeenIds:
     """Hashes of the ids seen so far, in an SQLite table on disk (a temporary file), so that the
     memory they take does not grow with the file: 10M posts would be 80 MB of hashes in memory,
     more than everything else a streamed run holds grows by. SQLite keeps a few MB of its pages
@@ -189,7 +189,12 @@ class _SeenIds:
 
     def check_and_add(self, ids: np.ndarray) -> np.ndarray:
         """A mask of the ``ids`` whose hash was added before (by an earlier call); adds them."""
-        hashes = pd.util.hash_array(ids).view(np.int64)  # SQLite integers are signed 64-bit
+        return self.check_and_add_hashes(pd.util.hash_array(ids))
+
+    def check_and_add_hashes(self, hashes: np.ndarray) -> np.ndarray:
+        """:meth:`check_and_add` of ids already hashed (``pandas.util.hash_array``), as the
+        workers of a Dask run send them."""
+        hashes = np.asarray(hashes).view(np.int64)  # SQLite integers are signed 64-bit
         db = self._db
         db.execute("DELETE FROM batch")
         db.executemany("INSERT INTO batch VALUES (?, ?)", enumerate(hashes.tolist()))

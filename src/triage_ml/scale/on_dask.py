@@ -26,7 +26,7 @@ import pandas as pd
 
 from triage_ml._extras import require
 from triage_ml.contract.errors import DataError
-from triage_ml.contract.streams import _ids_as_text, _text_checked
+from triage_ml.contract.streams import SeenIds, _ids_as_text, _text_checked
 from triage_ml.contract.tables import PredictionWriter
 from triage_ml.contract.validation import validate_posts
 from triage_ml.decide.scoring import score_in_batches
@@ -186,16 +186,20 @@ def score_dataset_dask(
                 now=now,
                 pure=False,
             )
-            hashes = []
-            for future in as_completed(futures):
-                n, tiers, ids = future.result()
-                summary.posts += n
-                for tier, count in tiers.items():
-                    summary.tiers[tier] = summary.tiers.get(tier, 0) + count
-                hashes.append(ids)
-                if on_part:
-                    on_part(n)
-        _check_unique(hashes, parts)
+            seen, collided = SeenIds(), False
+            try:
+                for future in as_completed(futures):
+                    n, tiers, ids = future.result()
+                    summary.posts += n
+                    for tier, count in tiers.items():
+                        summary.tiers[tier] = summary.tiers.get(tier, 0) + count
+                    collided |= bool(seen.check_and_add_hashes(ids).any())
+                    if on_part:
+                        on_part(n)
+            finally:
+                seen.close()
+        if collided:
+            _name_duplicates(parts)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,14 +210,10 @@ def score_dataset_dask(
     return summary
 
 
-def _check_unique(hashes: list[np.ndarray], parts: list[_Part]) -> None:
-    """Ids are unique across partitions (each partition checked its own): hashes first, then,
-    only when two collide, the ids themselves, to name the rows."""
-    if not hashes:
-        return
-    merged = np.sort(np.concatenate(hashes))
-    if not (merged[1:] == merged[:-1]).any():
-        return
+def _name_duplicates(parts: list[_Part]) -> None:
+    """Two partitions sent the same id hash (each partition checked its own ids; the hashes
+    went through :class:`SeenIds` as they came, so the client's memory does not grow with the
+    file): read the ids themselves to name the rows, or return on a mere hash collision."""
     import pyarrow.parquet as pq
 
     frames = []
