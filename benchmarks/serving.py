@@ -402,6 +402,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="Score without reasons (?reasons=false): what an encoder costs without occlusion.",
     )
+    ap.add_argument(
+        "--settle",
+        type=float,
+        default=75.0,
+        help="Seconds to wait after the run before reading the load average once more (the "
+        "1-minute figure at the end still holds the benchmark's own processes; 0: skip).",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "serving-benchmark.json")
     args = ap.parse_args(argv)
 
@@ -475,6 +482,11 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(logdir, ignore_errors=True)
     load_after = os.getloadavg()
     others = other_load.cores()
+    load_settled = None
+    if args.settle > 0:
+        print(f"waiting {args.settle:g} s for the load average to settle", flush=True)
+        time.sleep(args.settle)
+        load_settled = os.getloadavg()
 
     figures = {name: summarise(runs) for name, runs in results.items()}
     inproc, plain = figures["in_process"], figures["plain"]
@@ -491,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min": {"start": load_before[0], "end": load_after[0]},
         "load_average_1_5_15min": {"start": list(load_before), "end": list(load_after)},
         "other_processes_cores": others,
+        "load_average_1_5_15min_settled": list(load_settled) if load_settled else None,
+        "settle_seconds": args.settle,
         "model": bundle.model_version,
         "data": how,
         "posts": len(posts),
@@ -512,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}")
     print(f"load average: {_load(load_before)} at start, {_load(load_after)} at end")
+    if load_settled is not None:
+        print(f"load average {args.settle:g} s after the end: {_load(load_settled)}")
     if others is not None:
         print(f"other processes during the run: {others:.2f} cores on average")
     print(
