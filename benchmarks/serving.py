@@ -74,23 +74,43 @@ def _busy_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+#: CPU seconds of the servers this benchmark started and stopped, whole process trees, read
+#: just before each was stopped (a server's grandchildren that end unreaped, like the uvicorn
+#: `mlflow models serve` starts through a shell, never reach this process's own rusage)
+_SERVERS_CPU = [0.0]
+
+
+def _tree_seconds(pid: int) -> float:
+    """CPU seconds so far of a process and all its descendants (0 once it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in tree:
+        with suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _own_seconds() -> float:
-    """CPU seconds of this process and of its children that have ended (the servers it
-    started, once stopped, and their workers)."""
+    """CPU seconds of this process and of the servers it has started and stopped."""
     import resource
 
-    me, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime + _SERVERS_CPU[0]
 
 
 @dataclass
 class OtherLoad:
     """How many cores other processes kept busy between :meth:`start` and :meth:`cores`: the
-    machine's busy CPU time less this benchmark's own (its servers and clients included). The
-    load average cannot say this at the end of a run: its own processes are in it."""
+    machine's busy CPU time less this benchmark's own (its servers' whole process trees and
+    its clients included). The load average cannot say this at the end of a run: its own
+    processes are in it."""
 
     busy: float | None = None
     own: float = 0.0
@@ -205,6 +225,7 @@ def server(cmd: list[str], env: dict[str, str], port: int, ready: str, logdir: P
             _wait(port, ready, proc, 180, log)
             yield proc
         finally:
+            _SERVERS_CPU[0] += _tree_seconds(proc.pid)
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:

@@ -29,3 +29,23 @@ def test_the_real_counters_read_this_machine() -> None:
         pytest.skip("no /proc/stat here")
     # the machine has been busy at least as long as this process has
     assert busy >= serving._own_seconds() > 0
+
+
+def test_a_servers_whole_process_tree_is_counted_as_the_benchmarks_own(tmp_path) -> None:
+    """A grandchild that burns CPU and is never reaped by this process still counts."""
+    import subprocess
+    import sys
+    import time
+
+    script = "import subprocess,sys; subprocess.run([sys.executable,'-c','while True: pass'])"
+    child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        time.sleep(1.0)
+        assert serving._tree_seconds(child.pid) > 0.3  # the busy grandchild's CPU
+    finally:
+        import os
+        import signal
+
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    assert serving._tree_seconds(child.pid) == 0.0  # gone: nothing to read
