@@ -24,7 +24,7 @@ import pandas as pd
 
 from benchmarks.quality.tasks import default_datasets_dir, repo_root
 from triage_ml.contract import load_params
-from triage_ml.model import KNOWN_SHARE, build_features, foreign, known_share, known_words
+from triage_ml.model import KNOWN_SHARE, build_features, foreign, known_share, word_vocabulary
 
 #: complaints to an airline in six other languages (written for this benchmark)
 FOREIGN = [
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     text_only = params.train.features.model_copy(update={"metadata": False, "char_weight": 0.0})
     features = build_features(text_only, params.train.normaliser)
     features.fit(pd.DataFrame({"text": history}))
-    known = known_words(features.get_feature_names_out())
+    known = word_vocabulary(features)
 
     gated, plain = foreign(new, ["en"], known), foreign(new, ["en"], None)
     shares = [known_share(text, known) for text in new]

@@ -7,7 +7,7 @@ import pytest
 
 from triage_ml.model import language
 from triage_ml.model.language import foreign, history_languages
-from triage_ml.model.triager import known_words, readable_signal
+from triage_ml.model.triager import readable_signal
 
 EN = [
     "my order never arrived and nobody answers my emails",
@@ -71,8 +71,16 @@ def test_a_post_just_under_the_known_share_is_still_checked(monkeypatch) -> None
 
 
 def test_known_words_are_the_single_words_of_the_word_block() -> None:
-    names = ["text__word__order", "text__word__my order", "text__char__ord", "meta__length_log"]
-    assert known_words(np.array(names, dtype=object)) == {"order"}
+    import pandas as pd
+
+    from triage_ml.contract.params import FeaturesParams, NormaliserParams
+    from triage_ml.model.features import build_features, word_vocabulary
+
+    settings = FeaturesParams(min_df=1, metadata=False, char_weight=1.0)
+    features = build_features(settings, NormaliserParams())
+    features.fit(pd.DataFrame({"text": ["my order", "my order"]}))
+    assert word_vocabulary(features) == {"my", "order"}  # no "my order", no char n-grams
+    assert word_vocabulary(object()) is None  # a tree of another shape
 
 
 @pytest.mark.parametrize(

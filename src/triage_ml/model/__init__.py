@@ -20,6 +20,6 @@ __getattr__, __dir__ = lazy_exports(
         "KNOWN_SHARE": ".language",
         "foreign": ".language",
         "known_share": ".language",
-        "known_words": ".triager",
+        "word_vocabulary": ".features",
     },
 )

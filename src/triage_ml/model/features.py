@@ -151,6 +151,17 @@ def _text_vectorisers(params: FeaturesParams) -> FeatureUnion:
     return FeatureUnion(blocks, transformer_weights=weights)
 
 
+def word_vocabulary(features) -> frozenset[str] | None:
+    """The single words of a fitted feature tree's word n-gram block (the vocabulary the model
+    learnt to read), or ``None`` for a tree without that block."""
+    try:
+        text = features.named_transformers_["text"]
+        vocabulary = dict(text.named_steps["ngrams"].transformer_list)["word"].vocabulary_
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return frozenset(term for term in vocabulary if " " not in term)
+
+
 def build_features(features: FeaturesParams, normaliser: NormaliserParams) -> ColumnTransformer:
     """The feature half of the model: everything between a posts frame and the classifier."""
     text = Pipeline(

@@ -346,6 +346,16 @@ class Triager:
         urgency = self.predict_urgency(X, encoder_urgency)
         return LabelScores(proba, predicted, unsure, urgency, reasons)
 
+    def known_words(self) -> frozenset[str]:
+        """The single words of the model's word n-gram block, once per loaded model (empty
+        for a feature tree without that block)."""
+        known = self.__dict__.get("_known_words")
+        if known is None:
+            from triage_ml.model.features import word_vocabulary
+
+            known = self._known_words = word_vocabulary(self.features) or frozenset()
+        return known
+
     def _flag_unreadable(
         self, texts: list[str], X, unsure: np.ndarray, reasons: list, with_reasons: bool
     ) -> None:
@@ -366,10 +376,7 @@ class Triager:
         if self.language_:
             from triage_ml.model.language import foreign
 
-            known = self.__dict__.get("_known_words")
-            if known is None:  # once per loaded model
-                known = self._known_words = known_words(self.feature_names_)
-            other = foreign(texts, self.language_, known)
+            other = foreign(texts, self.language_, self.known_words())
         trained_on = "/".join(self.language_ or [])
         for i in range(len(texts)):
             why = None
@@ -381,14 +388,3 @@ class Triager:
                 unsure[i] = True
                 if with_reasons:
                     reasons[i].append({"label": "needs_human", "signal": why, "weight": 0.0})
-
-
-def known_words(feature_names) -> frozenset[str]:
-    """The single words of a fitted feature tree's word n-gram block (``text__word__...``):
-    the vocabulary the model learnt to read; empty for a tree without that block."""
-    prefix = "text__word__"
-    return frozenset(
-        name[len(prefix) :]
-        for name in map(str, feature_names)
-        if name.startswith(prefix) and " " not in name[len(prefix) :]
-    )

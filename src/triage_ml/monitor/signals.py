@@ -88,14 +88,12 @@ def vocabulary_parts(triager: Triager) -> tuple[Any, frozenset[str]] | None:
 
 
 def _vocabulary_parts(triager: Triager) -> tuple[Any, frozenset[str]] | None:
-    try:
-        text = triager.features.named_transformers_["text"]
-        normaliser = text.named_steps["normalise"]
-        blocks = dict(text.named_steps["ngrams"].transformer_list)
-        vocabulary = blocks["word"].vocabulary_
-    except (AttributeError, KeyError, TypeError):
+    from triage_ml.model.features import word_vocabulary
+
+    known = word_vocabulary(triager.features)
+    if known is None:
         return None
-    return normaliser, frozenset(term for term in vocabulary if " " not in term)
+    return triager.features.named_transformers_["text"].named_steps["normalise"], known
 
 
 def oov_counts(triager: Triager, texts: pd.Series) -> tuple[np.ndarray, list[list[str]]] | None:
