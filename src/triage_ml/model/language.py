@@ -84,10 +84,8 @@ def known_share(text: str, known_words: Collection[str]) -> float | None:
     """The share of the text's distinct words (lowercased) in ``known_words``; ``None`` for a
     text too short to tell (fewer than ``MIN_WORDS`` words), which is never flagged."""
     words = _words(text)[1]
-    return None if len(words) < MIN_WORDS else _known_share(words, known_words)
-
-
-def _known_share(words: list[str], known_words: Collection[str]) -> float:
+    if len(words) < MIN_WORDS:
+        return None
     distinct = {w.lower() for w in words}
     return sum(w in known_words for w in distinct) / len(distinct)
 
@@ -100,17 +98,19 @@ def foreign(
     """Per text, the language it is confidently written in when that is none of the
     history's ``languages``, else ``None``. A text of which at least ``KNOWN_SHARE`` of the
     distinct words (lowercased) are in ``known_words`` is readable without asking."""
+    out: list[str | None] = [None] * len(texts)
     if not languages:
-        return [None] * len(texts)
-    out: list[str | None] = []
-    for text in texts:
-        clean, words = _words(text)
-        if len(words) < MIN_WORDS:
-            out.append(None)
-            continue
-        if known_words and _known_share(words, known_words) >= KNOWN_SHARE:
-            out.append(None)
-            continue
-        lang, prob = _identifier().classify(clean)
-        out.append(lang if lang not in languages and prob >= MIN_PROBABILITY else None)
+        return out
+    ask = [i for i, text in enumerate(texts) if not _readable(text, known_words)]
+    langs, probs = detect([texts[i] for i in ask])
+    for i, lang, prob in zip(ask, langs, probs, strict=True):
+        if lang and lang not in languages and prob >= MIN_PROBABILITY:
+            out[i] = lang
     return out
+
+
+def _readable(text: str, known_words: Collection[str] | None) -> bool:
+    if not known_words:
+        return False
+    share = known_share(text, known_words)
+    return share is not None and share >= KNOWN_SHARE
