@@ -128,7 +128,7 @@ def _score_part(
             writer.write(preds)
             for tier in preds.tier:
                 tiers[tier] = tiers.get(tier, 0) + 1
-    return len(posts), tiers, np.sort(pd.util.hash_array(posts["id"].to_numpy(dtype=object)))
+    return len(posts), tiers, pd.util.hash_array(posts["id"].to_numpy(dtype=object))
 
 
 def score_dataset_dask(
