@@ -76,7 +76,11 @@ VARIANTS: dict[str, Change] = {
 
 #: variants that only mean something for one kind of label set
 BINARY_ONLY = {"threshold: label F1", "threshold: macro-F1", "calibration cv=10"}
-EXCLUSIVE_ONLY = {name for name in VARIANTS if "LinearSVC" in name or "holdout" in name}
+EXCLUSIVE_ONLY = {
+    name
+    for name, change in VARIANTS.items()
+    if {"classifier.exclusive_solver", "calibration.holdout"} & set(change)
+}
 
 
 def _get(raw: dict[str, Any], dotted: str) -> Any:
