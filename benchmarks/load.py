@@ -56,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from benchmarks.cpu import machine_busy_seconds, process_seconds
 from benchmarks.serving import BIN, KEY, REPO, ensure_bundle, free_port, machine, sample_posts
 from benchmarks.serving import server as _server
 
@@ -261,28 +262,17 @@ def window(records: np.ndarray, t0: float, t1: float, ended_by: float | None = N
 # -- CPU -----------------------------------------------------------------------------------
 
 
-def _cpu(proc: psutil.Process, children: bool = False) -> float:
-    try:
-        t = proc.cpu_times()
-    except psutil.NoSuchProcess:
-        return 0.0
-    extra = t.children_user + t.children_system if children else 0.0
-    return t.user + t.system + extra
-
-
 def cpu_snapshot(svc: Service, locust: Locust) -> dict:
     """Cumulative CPU seconds: locust, the service (the supervisor with its reaped children,
     i.e. killed workers, plus the live workers), this process, and the machine's busy time."""
-    server = _cpu(psutil.Process(svc.pid), children=True)
-    server += sum(_cpu(psutil.Process(pid)) for pid in worker_pids(svc))
-    total = psutil.cpu_times()
-    busy = total.user + total.nice + total.system + total.irq + total.softirq + total.steal
+    server = process_seconds(psutil.Process(svc.pid), children=True)
+    server += sum(process_seconds(psutil.Process(pid)) for pid in worker_pids(svc))
     return {
         "time": time.time(),
-        "locust": _cpu(psutil.Process(locust.proc.pid)),
+        "locust": process_seconds(psutil.Process(locust.proc.pid)),
         "service": server,
-        "harness": _cpu(psutil.Process()),
-        "machine": busy,
+        "harness": process_seconds(psutil.Process()),
+        "machine": machine_busy_seconds(),
     }
 
 

@@ -54,6 +54,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmarks.cpu import machine_busy_seconds, tree_seconds
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 POST_FIELDS = ("id", "text", "created_at", "channel", "author_followers", "author_verified")
@@ -63,38 +65,10 @@ QUIET_LOAD = 0.5  # targets are tested below this 1-minute load at the start, an
 # many cores used by other processes on average during the run
 
 
-def _busy_seconds() -> float | None:
-    """CPU seconds every process on the machine has run since boot (``/proc/stat``: user,
-    nice, system, irq, softirq, steal); ``None`` where there is no ``/proc``."""
-    try:
-        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 #: CPU seconds of the servers this benchmark started and stopped, whole process trees, read
 #: just before each was stopped (a server's grandchildren that end unreaped, like the uvicorn
 #: `mlflow models serve` starts through a shell, never reach this process's own rusage)
 _SERVERS_CPU = [0.0]
-
-
-def _tree_seconds(pid: int) -> float:
-    """CPU seconds so far of a process and all its descendants (0 once it is gone)."""
-    import psutil
-
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    total = 0.0
-    for proc in tree:
-        with suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def _own_seconds() -> float:
@@ -117,11 +91,11 @@ class OtherLoad:
     wall: float = 0.0
 
     def start(self) -> OtherLoad:
-        self.busy, self.own, self.wall = _busy_seconds(), _own_seconds(), time.monotonic()
+        self.busy, self.own, self.wall = machine_busy_seconds(), _own_seconds(), time.monotonic()
         return self
 
     def cores(self) -> float | None:
-        busy = _busy_seconds()
+        busy = machine_busy_seconds()
         if busy is None or self.busy is None:
             return None
         elapsed = time.monotonic() - self.wall
@@ -225,7 +199,7 @@ def server(cmd: list[str], env: dict[str, str], port: int, ready: str, logdir: P
             _wait(port, ready, proc, 180, log)
             yield proc
         finally:
-            _SERVERS_CPU[0] += _tree_seconds(proc.pid)
+            _SERVERS_CPU[0] += tree_seconds(proc.pid)
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
             try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import serving
+from benchmarks import cpu, serving
 
 
 def test_other_processes_cores_are_the_machines_busy_time_less_the_benchmarks(
     monkeypatch,
 ) -> None:
     busy, own, clock = iter([100.0, 103.0]), iter([10.0, 11.0]), iter([50.0, 52.0])
-    monkeypatch.setattr(serving, "_busy_seconds", lambda: next(busy))
+    monkeypatch.setattr(serving, "machine_busy_seconds", lambda: next(busy))
     monkeypatch.setattr(serving, "_own_seconds", lambda: next(own))
     monkeypatch.setattr(serving.time, "monotonic", lambda: next(clock))
     # 3 s busy on the machine in 2 s, 1 s of it the benchmark's: the others kept one core
@@ -19,14 +19,14 @@ def test_other_processes_cores_are_the_machines_busy_time_less_the_benchmarks(
 
 
 def test_without_proc_the_other_load_is_unknown(monkeypatch) -> None:
-    monkeypatch.setattr(serving, "_busy_seconds", lambda: None)
+    monkeypatch.setattr(serving, "machine_busy_seconds", lambda: None)
     assert serving.OtherLoad().start().cores() is None
 
 
 def test_the_real_counters_read_this_machine() -> None:
-    busy = serving._busy_seconds()
+    busy = cpu.machine_busy_seconds()
     if busy is None:
-        pytest.skip("no /proc/stat here")
+        pytest.skip("the machine's CPU counters cannot be read here")
     # the machine has been busy at least as long as this process has
     assert busy >= serving._own_seconds() > 0
 
@@ -41,11 +41,11 @@ def test_a_servers_whole_process_tree_is_counted_as_the_benchmarks_own(tmp_path)
     child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         time.sleep(1.0)
-        assert serving._tree_seconds(child.pid) > 0.3  # the busy grandchild's CPU
+        assert cpu.tree_seconds(child.pid) > 0.3  # the busy grandchild's CPU
     finally:
         import os
         import signal
 
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
-    assert serving._tree_seconds(child.pid) == 0.0  # gone: nothing to read
+    assert cpu.tree_seconds(child.pid) == 0.0  # gone: nothing to read
