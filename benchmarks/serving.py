@@ -23,7 +23,7 @@ that load from other processes on the machine hits all of them alike. The load a
 start and the end is printed (1, 5 and 15 minutes): on a busy machine the latencies are not
 the service's own, and the targets below are only tested on a quiet one: a 1-minute load
 under 0.5 at the start, and other processes using under half a core on average during the run
-(the machine's busy CPU time from ``/proc/stat`` less the benchmark's own, servers included;
+(the machine's busy CPU time, from psutil, less the benchmark's own, servers included;
 the load average at the end cannot say it, as it counts the benchmark's own processes).
 
 Targets (issue 11, linear profile, authentication and metrics on): single post in process
