@@ -4,6 +4,7 @@ ids, bounded dates, text length as sent), which match the files' and the schema'
 
 from __future__ import annotations
 
+import gc
 import shutil
 import threading
 import time
@@ -136,34 +137,61 @@ def test_too_many_characters_in_one_request_is_413_naming_the_limit(open_client)
 
 
 def test_the_loop_keeps_answering_while_a_large_request_is_scored(open_client) -> None:
-    """16 posts of 10,000 characters (a few hundred ms of scoring): /healthz meanwhile must
-    wait a small fraction of that, not until the scoring ends."""
+    """16 posts of 10,000 characters (a few hundred ms of scoring): meanwhile the event loop
+    stays responsive (a 1 ms timer on it fires late by a small fraction of the scoring time)
+    and /healthz keeps being answered, not only once the scoring ends.
+
+    The loop is timed by a task on it rather than by /healthz round trips, whose GIL hand-overs
+    between this test's client threads and the scoring thread would be timed too. The worker
+    runs as served (``gc_freeze`` on): otherwise a full collection over this test session's
+    heap (>100 ms, measured) pauses every thread. The timed posts differ from the warm-up's,
+    so that no cache shortens the scoring being timed."""
     words = "my order never arrived and nobody answers the phone, refund me now please "
-    posts = [{"id": str(i), "text": (words * 150)[:10_000]} for i in range(16)]
-    with open_client() as c:
-        assert score(c, *posts).status_code == 200  # warm: models, caches, thread pool
-        started, done = threading.Event(), threading.Event()
-        big: dict[str, float] = {}
 
-        def send_big() -> None:
-            started.set()
-            t0 = time.perf_counter()
-            assert score(c, *posts).status_code == 200
-            big["seconds"] = time.perf_counter() - t0
-            done.set()
+    def posts(tag: str) -> list[dict]:
+        return [
+            {"id": f"{tag}{i}", "text": (f"{tag}{i} " + words * 150)[:10_000]} for i in range(16)
+        ]
 
-        sender = threading.Thread(target=send_big)
-        sender.start()
-        started.wait()
-        waits: list[float] = []
-        while not done.is_set():
+    lateness: list[float] = []
+    probing = threading.Event()
+
+    async def probe_the_loop() -> None:
+        while probing.is_set():
             t0 = time.perf_counter()
-            assert c.get("/healthz").status_code == 200
-            if not done.is_set():  # answered while the large request was still being scored
-                waits.append(time.perf_counter() - t0)
-        sender.join()
-    assert len(waits) >= 3, (waits, big)
-    assert max(waits) < big["seconds"] / 4, (max(waits), big)
+            await anyio.sleep(0.001)
+            lateness.append(time.perf_counter() - t0 - 0.001)
+
+    try:
+        with open_client(gc_freeze=True) as c:
+            assert score(c, *posts("warm")).status_code == 200  # models, thread pool
+            started, done = threading.Event(), threading.Event()
+            big: dict[str, float] = {}
+
+            def send_big() -> None:
+                started.set()
+                t0 = time.perf_counter()
+                assert score(c, *posts("timed")).status_code == 200
+                big["seconds"] = time.perf_counter() - t0
+                done.set()
+
+            probing.set()
+            probe = c.portal.start_task_soon(probe_the_loop)
+            sender = threading.Thread(target=send_big)
+            sender.start()
+            started.wait()
+            answered = 0
+            while not done.is_set():
+                assert c.get("/healthz").status_code == 200
+                answered += not done.is_set()  # answered while the scoring was still going on
+            sender.join()
+            probing.clear()
+            probe.result(timeout=5)
+    finally:
+        gc.unfreeze()  # the rest of the session collects as before
+    assert answered >= 3, (answered, big)
+    assert len(lateness) >= 20, (len(lateness), big)
+    assert max(lateness) < big["seconds"] / 4, (max(lateness), big)
 
 
 def test_requests_beyond_the_worker_limit_are_503_with_retry_after(open_client) -> None:
