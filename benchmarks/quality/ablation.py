@@ -1,7 +1,12 @@
-"""Ablation of the linear default: the committed params with one setting changed at a time.
+"""Ablation of a task's committed params: one setting changed at a time.
 
     .venv/bin/python -m benchmarks.quality.ablation --task twitter-complaints --seeds 0
     .venv/bin/python -m benchmarks.quality.ablation --task banking77 --folds 3 --variants ...
+    .venv/bin/python -m benchmarks.quality.ablation --task severity --folds 5 --family encoder \
+        --variants "encoder epochs=6,encoder epochs=10"
+
+``--family encoder`` trains every row as the encoder stack (``train.model: encoder``, which
+needs the ``finetune`` extra); the ``encoder ...`` variants change its fine-tuning settings.
 
 Every variant and the plain baseline are trained on the very same folds, so a row's difference
 from the committed row is the effect of that one setting. This is a *selection* tool: run it on
@@ -72,6 +77,10 @@ VARIANTS: dict[str, Change] = {
         "classifier.C": 1.0,
         "calibration.cv": 2,
     },
+    # the encoder family's fine-tuning (``--family encoder``)
+    "encoder epochs=6": {"encoder.epochs": 6},
+    "encoder epochs=10": {"encoder.epochs": 10},
+    "encoder lr=1e-4": {"encoder.learning_rate": 1e-4},
 }
 
 #: variants that only mean something for one kind of label set
@@ -80,6 +89,10 @@ EXCLUSIVE_ONLY = {
     name
     for name, change in VARIANTS.items()
     if {"classifier.exclusive_solver", "calibration.holdout"} & set(change)
+}
+#: variants of the encoder's fine-tuning: only where every row is the encoder family
+ENCODER_ONLY = {
+    name for name, change in VARIANTS.items() if any(k.startswith("encoder.") for k in change)
 }
 
 
@@ -115,6 +128,8 @@ def variants_for(params: Params, names: list[str] | None = None) -> dict[str, Pa
             continue
         if name in EXCLUSIVE_ONLY and not params.labels.exclusive:
             continue
+        if name in ENCODER_ONLY and params.train.model != "encoder":
+            continue
         changed = with_change(params, change)
         if changed is not None:
             out[name] = changed
@@ -145,12 +160,14 @@ def run_ablation(
     variant_names: list[str] | None = None,
     datasets: Path | None = None,
     on_row: Callable[[dict[str, Any]], None] = lambda row: None,
+    family: str = "linear",
 ) -> list[dict[str, Any]]:
-    """One row per variant (plus the baseline): scores per seed, mean, training seconds."""
+    """One row per variant (plus the baseline): scores per seed, mean, training seconds.
+    ``family`` is the model family every row trains (the task's params say ``linear``)."""
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     spec = TASKS[task]
-    params = task_params(task)
+    params = task_params(task).with_model(family)
     full = load_task(spec, datasets or default_datasets_dir(), params, None)
     data = training_part(full)
     rows: list[dict[str, Any]] = []
@@ -180,13 +197,15 @@ def run_ablation(
     return rows
 
 
-def markdown(task: str, rows: list[dict[str, Any]], seeds: list[int], folds: int) -> str:
+def markdown(
+    task: str, rows: list[dict[str, Any]], seeds: list[int], folds: int, family: str = "linear"
+) -> str:
     ref = next(r["mean"] for r in rows if r["variant"] == "committed")
     base = next(r["mean"] for r in rows if r["variant"] == "baseline")
     head = f"| variant | {' | '.join(f'seed {s}' for s in seeds)} | mean | vs committed "
     lines = [
-        f"Ablation on {task}: {folds}-fold CV, seeds {', '.join(map(str, seeds))} "
-        "(training rows only where the task has an official split).",
+        f"Ablation on {task} ({family} family): {folds}-fold CV, seeds "
+        f"{', '.join(map(str, seeds))} (training rows only where the task has an official split).",
         "",
         head + "| vs baseline | training s (all folds) |",
         "|---" * (len(seeds) + 5) + "|",
@@ -216,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=10)
     listed = ", ".join(VARIANTS).replace("%", "%%")  # argparse formats help with %
     ap.add_argument("--variants", default=None, help=f"comma-separated subset of: {listed}")
+    ap.add_argument(
+        "--family",
+        choices=("linear", "encoder"),
+        default="linear",
+        help="model family of every row (encoder: the stack; needs the finetune extra)",
+    )
     ap.add_argument("--datasets", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("reports/ablation"))
     args = ap.parse_args(argv)
@@ -232,12 +257,14 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    rows = run_ablation(args.task, seeds, args.folds, names, args.datasets, show)
+    rows = run_ablation(args.task, seeds, args.folds, names, args.datasets, show, args.family)
     args.out.mkdir(parents=True, exist_ok=True)
-    doc = {"task": args.task, "seeds": seeds, "folds": args.folds, "rows": rows}
-    (args.out / f"ablation-{args.task}.json").write_text(json.dumps(doc, indent=2))
-    table = markdown(args.task, rows, seeds, args.folds)
-    (args.out / f"ablation-{args.task}.md").write_text(table)
+    doc = {"task": args.task, "family": args.family, "seeds": seeds, "folds": args.folds}
+    doc["rows"] = rows
+    stem = f"ablation-{args.task}" + ("-encoder" if args.family == "encoder" else "")
+    (args.out / f"{stem}.json").write_text(json.dumps(doc, indent=2))
+    table = markdown(args.task, rows, seeds, args.folds, args.family)
+    (args.out / f"{stem}.md").write_text(table)
     print(table)
     return 0
 

@@ -38,6 +38,17 @@ def test_each_label_set_gets_only_the_variants_that_apply_to_it() -> None:
     assert "LinearSVC + 20% holdout" in exclusive and "LinearSVC + 20% holdout" not in binary
 
 
+def test_the_encoders_variants_apply_only_where_every_row_is_the_encoder_family() -> None:
+    params = task_params("severity")
+    linear = ablation.variants_for(params)
+    encoder = ablation.variants_for(params.with_model("encoder"))
+    assert "encoder epochs=6" not in linear and "encoder epochs=6" in encoder
+    assert encoder["committed"].train.model == "encoder"
+    six = encoder["encoder epochs=6"].train
+    assert six.model == "encoder" and six.encoder.epochs == 6
+    assert six.classifier == params.train.classifier  # the stack's linear part is the task's
+
+
 def test_selection_on_an_official_split_never_sees_the_test_rows(datasets) -> None:
     from benchmarks.quality.tasks import TASKS, load_task
 

@@ -49,3 +49,21 @@ def test_a_servers_whole_process_tree_is_counted_as_the_benchmarks_own(tmp_path)
         os.killpg(child.pid, signal.SIGKILL)
         child.wait()
     assert cpu.tree_seconds(child.pid) == 0.0  # gone: nothing to read
+
+
+def _figures(p50: float, p99: float, batch: float) -> serving.Figures:
+    return serving.Figures(single_p50_ms=p50, single_p99_ms=p99, batch_posts_per_s=batch, runs=[])
+
+
+def test_an_encoder_is_held_to_its_own_serving_targets() -> None:
+    plain, http = _figures(9.0, 13.0, 380.0), _figures(12.0, 21.0, 364.0)
+    encoder = {
+        label: (value, limit, unit)
+        for label, value, limit, unit in serving.targets("encoder", plain, http)
+    }
+    assert encoder == {
+        "single post over HTTP, p99": (21.0, 25.0, "ms"),
+        "100-post batches over HTTP": (364.0, 300.0, "posts/s"),
+    }
+    linear = [label for label, *_ in serving.targets("linear", plain, http)]
+    assert "single post over HTTP, p50" in linear and len(linear) == 3
