@@ -1,10 +1,13 @@
 """CPU seconds of processes and of the whole machine (psutil), for the benchmarks that report
 who used the cores: ``benchmarks.load`` (locust, the service, the harness) and
-``benchmarks.serving`` (whether other processes ran beside it)."""
+``benchmarks.serving`` (whether other processes ran beside it: :class:`OtherLoad`)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
 
 import psutil
 
@@ -45,3 +48,29 @@ def machine_busy_seconds() -> float | None:
         return None
     busy = ("user", "nice", "system", "irq", "softirq", "steal")  # the last three: Linux only
     return sum(getattr(t, name, 0.0) for name in busy)
+
+
+@dataclass
+class OtherLoad:
+    """How many cores other processes kept busy between :meth:`start` and :meth:`cores`: the
+    machine's busy CPU time less the benchmark's own (``own_seconds``: its process, and its
+    servers' whole process trees and clients). The load average cannot say this at the end of
+    a run: the benchmark's own processes are in it."""
+
+    own_seconds: Callable[[], float]
+    busy: float | None = None
+    own: float = 0.0
+    wall: float = 0.0
+
+    def start(self) -> OtherLoad:
+        self.busy, self.own = machine_busy_seconds(), self.own_seconds()
+        self.wall = time.monotonic()
+        return self
+
+    def cores(self) -> float | None:
+        busy = machine_busy_seconds()
+        if busy is None or self.busy is None:
+            return None
+        elapsed = time.monotonic() - self.wall
+        others = (busy - self.busy) - (self.own_seconds() - self.own)
+        return max(others, 0.0) / elapsed if elapsed > 0 else None

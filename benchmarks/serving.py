@@ -26,7 +26,9 @@ under 0.5 at the start, and other processes using under half a core on average d
 (the machine's busy CPU time, from psutil, less the benchmark's own, servers included;
 the load average at the end cannot say it, as it counts the benchmark's own processes).
 
-Targets (issue 11, linear profile, authentication and metrics on): single post in process
+Targets (``targets``; an encoder bundle has its own, from issue 10: p99 under 25 ms and 100-post
+batches of at least 300 posts/s over HTTP). Issue 11, linear profile, authentication and
+metrics on: single post in process
 (plain path) p50 under 1 ms; over HTTP p50 under 2 ms and p99 under 5 ms; throughput at least
 3x ``mlflow models serve`` on the same model in the same run.
 """
@@ -54,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks.cpu import machine_busy_seconds, tree_seconds
+from benchmarks.cpu import OtherLoad, tree_seconds
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -77,30 +79,6 @@ def _own_seconds() -> float:
 
     me = resource.getrusage(resource.RUSAGE_SELF)
     return me.ru_utime + me.ru_stime + _SERVERS_CPU[0]
-
-
-@dataclass
-class OtherLoad:
-    """How many cores other processes kept busy between :meth:`start` and :meth:`cores`: the
-    machine's busy CPU time less this benchmark's own (its servers' whole process trees and
-    its clients included). The load average cannot say this at the end of a run: its own
-    processes are in it."""
-
-    busy: float | None = None
-    own: float = 0.0
-    wall: float = 0.0
-
-    def start(self) -> OtherLoad:
-        self.busy, self.own, self.wall = machine_busy_seconds(), _own_seconds(), time.monotonic()
-        return self
-
-    def cores(self) -> float | None:
-        busy = machine_busy_seconds()
-        if busy is None or self.busy is None:
-            return None
-        elapsed = time.monotonic() - self.wall
-        others = (busy - self.busy) - (_own_seconds() - self.own)
-        return max(others, 0.0) / elapsed if elapsed > 0 else None
 
 
 @dataclass
@@ -442,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             with_mlflow = False
 
     load_before = os.getloadavg()
-    other_load = OtherLoad().start()
+    other_load = OtherLoad(_own_seconds).start()
     print(f"model: {bundle.model_version} ({how}); posts: {len(posts)} from the sample history")
     print(f"load average at start: {_load(load_before)} on {os.cpu_count()} cores")
 

@@ -259,8 +259,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = run_ablation(args.task, seeds, args.folds, names, args.datasets, show, args.family)
     args.out.mkdir(parents=True, exist_ok=True)
-    doc = {"task": args.task, "family": args.family, "seeds": seeds, "folds": args.folds}
-    doc["rows"] = rows
+    doc = {
+        "task": args.task,
+        "family": args.family,
+        "seeds": seeds,
+        "folds": args.folds,
+        "rows": rows,
+    }
     stem = f"ablation-{args.task}" + ("-encoder" if args.family == "encoder" else "")
     (args.out / f"{stem}.json").write_text(json.dumps(doc, indent=2))
     table = markdown(args.task, rows, seeds, args.folds, args.family)

@@ -11,16 +11,15 @@ def test_other_processes_cores_are_the_machines_busy_time_less_the_benchmarks(
     monkeypatch,
 ) -> None:
     busy, own, clock = iter([100.0, 103.0]), iter([10.0, 11.0]), iter([50.0, 52.0])
-    monkeypatch.setattr(serving, "machine_busy_seconds", lambda: next(busy))
-    monkeypatch.setattr(serving, "_own_seconds", lambda: next(own))
-    monkeypatch.setattr(serving.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(cpu, "machine_busy_seconds", lambda: next(busy))
+    monkeypatch.setattr(cpu.time, "monotonic", lambda: next(clock))
     # 3 s busy on the machine in 2 s, 1 s of it the benchmark's: the others kept one core
-    assert serving.OtherLoad().start().cores() == pytest.approx(1.0)
+    assert cpu.OtherLoad(lambda: next(own)).start().cores() == pytest.approx(1.0)
 
 
 def test_without_proc_the_other_load_is_unknown(monkeypatch) -> None:
-    monkeypatch.setattr(serving, "machine_busy_seconds", lambda: None)
-    assert serving.OtherLoad().start().cores() is None
+    monkeypatch.setattr(cpu, "machine_busy_seconds", lambda: None)
+    assert cpu.OtherLoad(serving._own_seconds).start().cores() is None
 
 
 def test_the_real_counters_read_this_machine() -> None:
