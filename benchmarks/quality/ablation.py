@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.quality.harness import run_task
-from benchmarks.quality.systems import BaselineSystem, OursSystem
+from benchmarks.quality.harness import FoldResult, run_task
+from benchmarks.quality.systems import ENCODER_ONLY as ENCODER_ALONE
+from benchmarks.quality.systems import BaselineSystem, OursSystem, ReusedEncoderSystem
 from benchmarks.quality.tasks import TASKS, TaskData, default_datasets_dir, load_task, task_params
 from triage_ml.contract import ConfigError, Params
 
@@ -177,24 +178,39 @@ def run_ablation(
     systems += [(name, OursSystem(p)) for name, p in variants_for(params, variant_names).items()]
     for name, system in systems:
         started = time.perf_counter()
-        results = run_task(spec, data, [system], seeds, folds)
-        per_seed = {s: float(np.mean([r.score for r in results if r.seed == s])) for s in seeds}
+        # an encoder row also scores the fine-tuned encoder alone, from the same fit: the
+        # stack and the encoder it stacks compared on the same folds at no extra training
+        alone = family == "encoder" and isinstance(system, OursSystem)
+        fitted = [system, ReusedEncoderSystem(ENCODER_ALONE, system)] if alone else [system]
+        results = run_task(spec, data, fitted, seeds, folds)
+        own = [r for r in results if r.system == system.name]
         row = {
             "variant": name,
             "change": VARIANTS.get(name, {}),
-            "per_seed": per_seed,
-            "mean": float(np.mean(list(per_seed.values()))),
-            "train_seconds": float(sum(r.fit_seconds for r in results) / len(seeds)),
-            # mean over folds and seeds of each extra figure (top-label ECE, Spearman)
-            "extra": {
-                key: float(np.mean([r.extra[key] for r in results if key in r.extra]))
-                for key in dict.fromkeys(k for r in results for k in r.extra)
-            },
+            **_scores(own, seeds),
+            "train_seconds": float(sum(r.fit_seconds for r in own) / len(seeds)),
             "wall_seconds": time.perf_counter() - started,
         }
+        if alone:
+            row["encoder_alone"] = _scores([r for r in results if r.system == ENCODER_ALONE], seeds)
         rows.append(row)
         on_row(row)
     return rows
+
+
+def _scores(results: list[FoldResult], seeds: list[int]) -> dict[str, Any]:
+    """Score per seed (mean over its folds), their mean, and the mean over folds and seeds of
+    each extra figure (top-label ECE, Spearman)."""
+    per_seed = {s: float(np.mean([r.score for r in results if r.seed == s])) for s in seeds}
+    extra_keys = dict.fromkeys(k for r in results for k in r.extra)
+    return {
+        "per_seed": per_seed,
+        "mean": float(np.mean(list(per_seed.values()))),
+        "extra": {
+            key: float(np.mean([r.extra[key] for r in results if key in r.extra]))
+            for key in extra_keys
+        },
+    }
 
 
 def markdown(
@@ -216,6 +232,10 @@ def markdown(
     if ece:
         lines[2] += " top-label ECE |"
         lines[3] += "---|"
+    alone = any("encoder_alone" in r for r in rows)
+    if alone:
+        lines[2] += " encoder alone (same fit) |"
+        lines[3] += "---|"
     for r in rows:
         cells = " | ".join(f"{r['per_seed'][s]:.4f}" for s in seeds)
         lines.append(
@@ -224,6 +244,9 @@ def markdown(
         )
         if ece:
             value = r.get("extra", {}).get("top_label_ece")
+            lines[-1] += f" {value:.4f} |" if value is not None else " - |"
+        if alone:
+            value = r.get("encoder_alone", {}).get("mean")
             lines[-1] += f" {value:.4f} |" if value is not None else " - |"
     return "\n".join(lines) + "\n"
 
@@ -253,7 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     def show(row: dict[str, Any]) -> None:
         print(
             f"{row['variant']:<28} {row['mean']:.4f}  ({row['train_seconds']:.0f} s training)"
-            + "".join(f"  {k} {v:.4f}" for k, v in row["extra"].items()),
+            + "".join(f"  {k} {v:.4f}" for k, v in row["extra"].items())
+            + (
+                f"  encoder alone {row['encoder_alone']['mean']:.4f}"
+                if "encoder_alone" in row
+                else ""
+            ),
             flush=True,
         )
 

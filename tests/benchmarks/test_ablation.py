@@ -130,3 +130,41 @@ def test_an_official_split_task_keeps_its_own_baseline_on_cv_folds(datasets, mon
     rows = ablation.run_ablation("banking77", [0], folds=2, datasets=datasets)
     assert [r["variant"] for r in rows] == ["baseline"]
     assert asked == [True, True]
+
+
+def test_an_encoder_row_also_scores_the_encoder_alone_from_the_same_fit(
+    datasets, monkeypatch
+) -> None:
+    """``--family encoder``: beside the stack, each row reports the fine-tuned encoder alone,
+    scored from the stack's own fitted model (no second fine-tuning), on the same folds."""
+    from benchmarks.quality import systems
+    from benchmarks.quality.harness import FoldResult
+
+    calls: list[list] = []
+
+    def fake_run_task(spec, data, fitted, seeds, folds):
+        calls.append(list(fitted))
+        score = {"baseline": 0.40, "ours": 0.48, systems.ENCODER_ONLY: 0.49}
+        return [
+            FoldResult(s.name, seed, fold, score[s.name] + fold / 100, 1.0, 0.1, 10, 5)
+            for seed in seeds
+            for fold in (1, 2)
+            for s in fitted
+        ]
+
+    monkeypatch.setattr(ablation, "run_task", fake_run_task)
+    rows = ablation.run_ablation(
+        "severity", [0], folds=2, variant_names=["encoder epochs=6"], datasets=datasets,
+        family="encoder",
+    )  # fmt: skip
+    assert [r["variant"] for r in rows] == ["baseline", "committed", "encoder epochs=6"]
+    assert [len(c) for c in calls] == [1, 2, 2]  # the baseline has no encoder to score alone
+    for fitted in calls[1:]:
+        stack, alone = fitted
+        assert isinstance(alone, systems.ReusedEncoderSystem) and alone.source is stack
+    assert "encoder_alone" not in rows[0]
+    assert rows[1]["mean"] == pytest.approx(0.495)  # the stack's folds, not the encoder's
+    assert rows[1]["encoder_alone"]["mean"] == pytest.approx(0.505)
+    table = ablation.markdown("severity", rows, [0], 2, "encoder").splitlines()
+    assert table[2].endswith("encoder alone (same fit) |")
+    assert table[-1].endswith(" 0.5050 |") and table[4].endswith(" - |")
