@@ -6,7 +6,8 @@
         --variants "encoder epochs=6,encoder epochs=10"
 
 ``--family encoder`` trains every row as the encoder stack (``train.model: encoder``, which
-needs the ``finetune`` extra); the ``encoder ...`` variants change its fine-tuning settings.
+needs the ``finetune`` extra); the ``encoder ...`` variants change its fine-tuning settings,
+and each row also reports the fine-tuned encoder alone, scored from the same fit.
 
 Every variant and the plain baseline are trained on the very same folds, so a row's difference
 from the committed row is the effect of that one setting. This is a *selection* tool: run it on
