@@ -1,5 +1,6 @@
 """Load and faults in a few seconds: `triage-ml serve` with 2 workers under locust, one rollout
-(bundle swap + admin reload), then kill -9 of one worker (the harness of benchmarks/load.py)."""
+(bundle swap + admin reload), then kill -9 of one worker (the harness of benchmarks/load.py
+and its rig, benchmarks/load_rig.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks import load
+from benchmarks import load, load_rig
 from benchmarks.serving import KEY, sample_posts
 
 pytestmark = pytest.mark.slow
@@ -20,8 +21,8 @@ def test_a_rollout_fails_nothing_and_a_killed_worker_costs_only_its_requests(
 ) -> None:
     posts = tmp_path / "posts.json"
     posts.write_text(json.dumps(sample_posts(200, seed=7)))
-    link = load.prepare_root(bundle_dir, tmp_path / "models")
-    with load.service(link, tmp_path, workers=2) as svc:
+    link = load_rig.prepare_root(bundle_dir, tmp_path / "models")
+    with load_rig.service(link, tmp_path, workers=2) as svc:
         h = load.hold(
             svc,
             link,
@@ -54,12 +55,14 @@ def test_a_rollout_fails_nothing_and_a_killed_worker_costs_only_its_requests(
     # the kill: only requests in flight, or sent on a connection the dead worker held (then
     # retried), failed; never with an HTTP error status
     k, records = h.kill, h.records
-    failed_after = records[(records[:, load.FAILED] == 1) & (records[:, load.END] > k["at"])]
-    assert set(failed_after[:, load.STATUS]) <= {0}
+    failed_after = records[
+        (records[:, load_rig.FAILED] == 1) & (records[:, load_rig.END] > k["at"])
+    ]
+    assert set(failed_after[:, load_rig.STATUS]) <= {0}
     assert len(failed_after) == k["failed_in_flight"] + k["failed_started_after_kill"]
     assert k["failed_in_flight"] <= k["in_flight_at_kill"]
-    late = failed_after[failed_after[:, load.START] > k["at"]]
-    assert (late[:, load.RETRIED] == 1).all()
+    late = failed_after[failed_after[:, load_rig.START] > k["at"]]
+    assert (late[:, load_rig.RETRIED] == 1).all()
     assert k["failed_started_after_kill"] <= k["connections_of_killed_worker"]
     assert k["failed_after_retry"] <= k["in_flight_at_kill"]
 
