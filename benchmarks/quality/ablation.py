@@ -83,6 +83,9 @@ VARIANTS: dict[str, Change] = {
     "encoder epochs=6": {"encoder.epochs": 6},
     "encoder epochs=10": {"encoder.epochs": 10},
     "encoder lr=1e-4": {"encoder.learning_rate": 1e-4},
+    "encoder lr=2e-4": {"encoder.learning_rate": 2e-4},
+    "encoder batch=8": {"encoder.batch_size": 8},
+    "encoder holdout=0.1": {"encoder.holdout": 0.1},
 }
 
 #: variants that only mean something for one kind of label set
