@@ -123,7 +123,7 @@ def test_labels_needed_reads_the_first_point_within_95_percent(result) -> None:
 
 def test_results_round_trip_and_render(result, tmp_path) -> None:
     opts = al.Options(random_seeds=(0, 1))
-    body = json.loads(json.dumps(al.to_json(result, opts, Params()), default=al._plain))
+    body = json.loads(json.dumps(al.to_json(result, opts, Params()), default=al.json_default))
     back = al.from_json(body)
     assert [len(c.points) for c in back.curves] == [2, 2, 2, 2]
     (tmp_path / "synthetic.json").write_text(json.dumps(body), encoding="utf-8")
