@@ -85,6 +85,7 @@ VARIANTS: dict[str, Change] = {
     "encoder lr=1e-4": {"encoder.learning_rate": 1e-4},
     "encoder lr=2e-4": {"encoder.learning_rate": 2e-4},
     "encoder batch=8": {"encoder.batch_size": 8},
+    "encoder lr=1e-4 + batch=8": {"encoder.learning_rate": 1e-4, "encoder.batch_size": 8},
     "encoder holdout=0.1": {"encoder.holdout": 0.1},
 }
 
