@@ -76,6 +76,7 @@ from benchmarks.quality.tasks import (
     TASKS,
     TaskData,
     TaskSpec,
+    apply_overrides,
     default_datasets_dir,
     default_params_dir,
     load_task,
@@ -136,6 +137,7 @@ __all__ = [
     "score",
     "spearman",
     "summarise",
+    "apply_overrides",
     "task_params",
     "write_plot",
 ]

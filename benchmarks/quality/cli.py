@@ -104,6 +104,14 @@ def main(
         int | None, typer.Option(help="Smoke run: at most N rows per split (stratified).")
     ] = None,
     folds: Annotated[int, typer.Option(help="CV folds (the protocol is 10).")] = 10,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="A setting over every task's params, dotted.key=value (repeatable), e.g. "
+            "train.encoder.seed=3.",
+        ),
+    ] = None,
 ) -> None:
     """Quality on real data: ours beside a TF-IDF baseline, spaCy textcat and fastText."""
     from triage_ml.contract import ConfigError
@@ -126,6 +134,7 @@ def main(
         datasets=datasets,
         limit=limit,
         folds=folds,
+        overrides=list(set_ or ()),
         command=" ".join(["python -m benchmarks.quality", *sys.argv[1:]]),
     )
     try:

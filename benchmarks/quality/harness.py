@@ -44,13 +44,14 @@ from benchmarks.quality.tasks import (
     MetricName,
     TaskData,
     TaskSpec,
+    apply_overrides,
     default_datasets_dir,
     default_params_dir,
     load_task,
     make_folds,
     task_params,
 )
-from triage_ml.contract import ConfigError
+from triage_ml.contract import ConfigError, Params
 from triage_ml.evaluation import expected_calibration_error
 
 
@@ -240,6 +241,18 @@ def summarise(results: Sequence[FoldResult], seeds: Sequence[int]) -> dict[str, 
     return out
 
 
+def accelerator() -> str:
+    """The device that fine-tuning would use: a CUDA GPU's name where torch sees one, else
+    ``cpu`` (also when torch is not installed: the linear systems never use a GPU)."""
+    from importlib.util import find_spec
+
+    if find_spec("torch") is None:
+        return "cpu"
+    import torch
+
+    return f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine load: timings mean little without them."""
     from importlib.metadata import PackageNotFoundError, version
@@ -254,6 +267,7 @@ def environment() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
+        "accelerator": accelerator(),
         "load_average_at_start": list(load) if load else None,
         "packages": versions,
     }
@@ -272,6 +286,8 @@ class BenchmarkOptions:
     out: Path | None = Path("reports/benchmark")
     datasets: Path | None = None
     params_dir: Path | None = None
+    # dotted.key=value settings over every task's params (--set), e.g. train.encoder.seed=3
+    overrides: Sequence[str] = ()
     limit: int | None = None
     folds: int = 10
     command: str | None = None
@@ -294,6 +310,7 @@ def check_options(opts: BenchmarkOptions) -> None:
         raise ConfigError(f"--folds must be at least 2, got {opts.folds}")
     if opts.limit is not None and opts.limit < 10:
         raise ConfigError(f"--limit must be at least 10 rows, got {opts.limit}")
+    apply_overrides(Params(), opts.overrides)  # a misspelt --set fails before any training
 
 
 def output_stem(task: str, profile: str) -> str:
@@ -334,7 +351,7 @@ def run_suite(
             on_message(f"{name}: skipped — {reason}")
             reports.append(TaskReport(spec, opts.profile, skipped=reason))
             continue
-        params = task_params(name, opts.params_dir, opts.profile)
+        params = apply_overrides(task_params(name, opts.params_dir, opts.profile), opts.overrides)
         data = load_task(spec, datasets, params, opts.limit)
         systems, unavailable = build_systems(opts.systems, params)
         for system, reason in unavailable.items():
@@ -360,6 +377,7 @@ def run_suite(
                 "data_source": data.source,
                 "params_file": str((opts.params_dir or default_params_dir()) / f"{name}.yaml"),
                 "params": params.model_dump(mode="json"),
+                "overrides": list(opts.overrides),
                 "peer_settings": {
                     SPACY: {
                         "architecture": "TextCatBOW.v3 ngram_size=2",

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import yaml
+from pydantic import ValidationError
 
-from triage_ml.contract import ConfigError, Params, load_params
+from triage_ml.contract import ConfigError, Params, format_validation_error, load_params
 
 SUITES = ("real",)
 PROFILES = ("default", "embeddings")
@@ -201,6 +203,38 @@ def task_params(task: str, params_dir: Path | None = None, profile: str = "defau
     elif profile != "default":
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     return params
+
+
+def apply_overrides(params: Params, overrides: Sequence[str], source: str = "--set") -> Params:
+    """``params`` with each ``dotted.key=value`` of ``overrides`` set (the value read as YAML:
+    ``train.encoder.seed=3``, ``train.encoder.learning_rate=1e-4``) and validated again, so a
+    misspelt key or a bad value is a :class:`ConfigError` that names it."""
+    if not overrides:
+        return params
+    raw = params.model_dump(mode="python", exclude_unset=True)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        parts = [p for p in key.strip().split(".") if p]
+        if not sep or not parts:
+            raise ConfigError(
+                f"{source} {item!r}: expected dotted.key=value, e.g. train.encoder.seed=3"
+            )
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{source} {item!r}: the value is not valid YAML ({err})") from None
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"{source} {item!r}: {where} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: invalid parameters\n{format_validation_error(err)}") from None
 
 
 def embeddings_missing() -> str | None:

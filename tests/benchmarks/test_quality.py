@@ -327,11 +327,47 @@ def test_embeddings_profile_without_the_extra_skips(datasets, monkeypatch) -> No
         ({"systems": ["bert"]}, "unknown system"),
         ({"seeds": []}, "at least one seed"),
         ({"folds": 1}, "at least 2"),
+        ({"overrides": ["train.encoder.sed=3"]}, r"train\.encoder\.sed: unknown setting"),
+        ({"overrides": ["train.encoder.seed"]}, "expected dotted.key=value"),
+        ({"overrides": ["train.encoder.epochs=0"]}, r"train\.encoder\.epochs: .*greater"),
     ],
 )
 def test_bad_options_are_config_errors(change, message) -> None:
     with pytest.raises(ConfigError, match=message):
         bm.check_options(bm.BenchmarkOptions(**change))
+
+
+def test_set_overrides_one_setting_and_keeps_the_rest() -> None:
+    params = bm.task_params("banking77")
+    changed = bm.apply_overrides(params, ["train.encoder.seed=3", "train.classifier.C=0.5"])
+    assert changed.train.encoder.seed == 3 and params.train.encoder.seed == 0
+    assert changed.train.classifier.C == 0.5
+    # untouched settings keep the task's committed values, not the defaults
+    assert changed.train.encoder.epochs == params.train.encoder.epochs == 6
+    assert changed.labels.exclusive and changed.train.classifier.exclusive_solver == "linear_svc"
+    assert bm.apply_overrides(params, []) is params
+
+
+def test_set_on_a_value_that_is_not_a_section_names_it() -> None:
+    with pytest.raises(ConfigError, match=r"train\.classifier\.C is a value, not a section"):
+        bm.apply_overrides(bm.task_params("severity"), ["train.classifier.C.x=1"])
+
+
+def test_cli_set_reaches_the_report(datasets, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    args = ["--tasks", "severity", "--systems", "baseline", "--folds", "2", "--limit", "60"]
+    args += ["--datasets", str(datasets), "--out", str(tmp_path), "--set", "train.encoder.seed=7"]
+    result = CliRunner().invoke(bm._cli, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "severity.json").read_text(encoding="utf-8"))
+    assert saved["overrides"] == ["train.encoder.seed=7"]
+    assert saved["params"]["train"]["encoder"]["seed"] == 7
+    assert saved["environment"]["accelerator"] in {"cpu"} or saved["environment"][
+        "accelerator"
+    ].startswith("cuda: ")
+    bad = CliRunner().invoke(bm._cli, [*args[:-1], "train.encoder.sed=7"])
+    assert bad.exit_code == 2 and "train.encoder.sed: unknown setting" in bad.output
 
 
 # -- peers -----------------------------------------------------------------------------------
