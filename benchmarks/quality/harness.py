@@ -25,6 +25,7 @@ from benchmarks.quality.systems import (
     BASELINE,
     DEFAULT_SYSTEMS,
     DETERMINISTIC,
+    ENCODER_SYSTEMS,
     FASTTEXT,
     FASTTEXT_SETTINGS,
     SPACY,
@@ -383,6 +384,17 @@ def run_suite(
         systems, unavailable = build_systems(opts.systems, params)
         for system, reason in unavailable.items():
             on_message(f"{name}: {SYSTEM_TITLES[system]} not run — {reason}")
+        repeated = [s.name for s in systems if s.name in DETERMINISTIC]
+        if data.test_mask is not None and len(opts.seeds) > 1 and repeated:
+            on_message(
+                f"{name}: an official split, which no seed changes: {', '.join(repeated)} "
+                "read no seed and run once for all seeds"
+                + (
+                    "; vary the encoder with --set train.encoder.seed=N"
+                    if any(r in ENCODER_SYSTEMS for r in repeated)
+                    else ""
+                )
+            )
         started = time.perf_counter()
         results = run_task(spec, data, systems, opts.seeds, opts.folds, on_event)
         cv = data.test_mask is None

@@ -212,6 +212,27 @@ def test_official_split_is_used_as_is(datasets) -> None:
     assert data.frame["id"].iloc[test].str.startswith("test-").all()
 
 
+def test_official_split_runs_seedless_systems_once_and_says_so(datasets) -> None:
+    messages: list[str] = []
+    events: list[bm.FoldEvent] = []
+    opts = bm.BenchmarkOptions(
+        tasks=["banking77"],
+        datasets=datasets,
+        out=None,
+        seeds=[1, 2, 3],
+        systems=[bm.OURS, bm.SPACY],
+    )
+    (rep,) = bm.run_suite(opts, on_event=events.append, on_message=messages.append)
+    fitted = [e.system for e in events if e.result is None]
+    assert fitted.count(bm.OURS) == 1 and fitted.count(bm.SPACY) == 3
+    assert set(rep.systems[bm.OURS]["score"]["per_seed"]) == {"1", "2", "3"}
+    assert any("official split" in m and "ours read no seed" in m for m in messages)
+    assert not any("train.encoder.seed" in m for m in messages)  # no encoder in this run
+    from benchmarks.quality.systems import DETERMINISTIC
+
+    assert {bm.OURS_ENCODER, bm.ENCODER_ONLY, bm.ENCODER_INT8} <= DETERMINISTIC
+
+
 def test_too_many_folds_for_a_small_class_is_a_clear_error(datasets) -> None:
     data = _task(datasets, "severity")
     with pytest.raises(ConfigError, match="smallest class has 15"):
