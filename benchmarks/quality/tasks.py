@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -207,34 +207,72 @@ def task_params(task: str, params_dir: Path | None = None, profile: str = "defau
 
 def apply_overrides(params: Params, overrides: Sequence[str], source: str = "--set") -> Params:
     """``params`` with each ``dotted.key=value`` of ``overrides`` set (the value read as YAML:
-    ``train.encoder.seed=3``, ``train.encoder.learning_rate=1e-4``) and validated again, so a
-    misspelt key or a bad value is a :class:`ConfigError` that names it."""
+    ``train.encoder.seed=3``, ``train.encoder.learning_rate=1e-4``) and validated again. One
+    setting per item: a misspelt key names the settings valid there, a section given a value
+    or a bad value is a :class:`ConfigError` that says so."""
     if not overrides:
         return params
     raw = params.model_dump(mode="python", exclude_unset=True)
     for item in overrides:
         key, sep, text = item.partition("=")
-        parts = [p for p in key.strip().split(".") if p]
-        if not sep or not parts:
+        parts = key.strip().split(".")
+        if not sep or not all(parts):
             raise ConfigError(
                 f"{source} {item!r}: expected dotted.key=value, e.g. train.encoder.seed=3"
             )
+        _check_setting(parts, f"{source} {item!r}")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"{source} {item!r}: the value is not valid YAML ({err})") from None
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ConfigError(
+                f"{source} {item!r}: the value is not valid YAML ({problem})"
+            ) from None
         node = raw
-        for i, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
-                raise ConfigError(f"{source} {item!r}: {where} is a value, not a section")
-            node = child
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
         node[parts[-1]] = value
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{source}: invalid parameters\n{format_validation_error(err)}") from None
+
+
+def _check_setting(parts: list[str], where: str) -> None:
+    """Walk ``parts`` through the params' sections: every name must exist, every name but the
+    last must be a section and the last one a setting (one value at a time)."""
+    from pydantic import BaseModel
+
+    def section(annotation: Any) -> type[BaseModel] | None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        for arg in get_args(annotation):  # Optional[Section], Section | None
+            found = section(arg)
+            if found is not None:
+                return found
+        return None
+
+    model: type[BaseModel] = Params
+    for i, part in enumerate(parts):
+        path = ".".join(parts[: i + 1])
+        if part not in model.model_fields:
+            scope = ".".join(parts[:i]) or "the top level"
+            valid = ", ".join(sorted(model.model_fields))
+            raise ConfigError(f"{where}: no setting {path!r}; {scope} has: {valid}")
+        annotation = model.model_fields[part].annotation
+        inner = section(annotation)
+        last = i == len(parts) - 1
+        if last and inner is not None:
+            raise ConfigError(
+                f"{where}: {path} is a section; set one of its settings, e.g. "
+                f"{path}.{next(iter(inner.model_fields))}=..."
+            )
+        if not last and inner is None:
+            if get_origin(annotation) is dict or annotation is dict:
+                return  # a mapping of free keys (validated as a whole afterwards)
+            raise ConfigError(f"{where}: {path} is a value, not a section")
+        if inner is not None:
+            model = inner
 
 
 def embeddings_missing() -> str | None:

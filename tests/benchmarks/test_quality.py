@@ -228,9 +228,28 @@ def test_official_split_runs_seedless_systems_once_and_says_so(datasets) -> None
     assert set(rep.systems[bm.OURS]["score"]["per_seed"]) == {"1", "2", "3"}
     assert any("official split" in m and "ours read no seed" in m for m in messages)
     assert not any("train.encoder.seed" in m for m in messages)  # no encoder in this run
-    from benchmarks.quality.systems import DETERMINISTIC
 
-    assert {bm.OURS_ENCODER, bm.ENCODER_ONLY, bm.ENCODER_INT8} <= DETERMINISTIC
+
+def test_official_split_fits_the_encoder_systems_once(datasets, monkeypatch) -> None:
+    """A stand-in for the encoder stack (its fit reads no seed, as ``OursSystem``'s): on the
+    official split it is fitted once for three seeds, and the run points to
+    ``train.encoder.seed``."""
+    fits: list[int] = []
+
+    class FakeEncoder(bm.BaselineSystem):
+        name = bm.OURS_ENCODER
+
+        def fit(self, train, y, data, seed):
+            fits.append(seed)
+            super().fit(train, y, data, seed)
+
+    monkeypatch.setattr(bm.harness, "build_systems", lambda names, params: ([FakeEncoder()], {}))
+    messages: list[str] = []
+    opts = bm.BenchmarkOptions(tasks=["banking77"], datasets=datasets, out=None, seeds=[1, 2, 3])
+    (rep,) = bm.run_suite(opts, on_message=messages.append)
+    assert fits == [1]
+    assert set(rep.systems[bm.OURS_ENCODER]["score"]["per_seed"]) == {"1", "2", "3"}
+    assert any("vary the encoder with --set train.encoder.seed=N" in m for m in messages)
 
 
 def test_too_many_folds_for_a_small_class_is_a_clear_error(datasets) -> None:
@@ -348,7 +367,7 @@ def test_embeddings_profile_without_the_extra_skips(datasets, monkeypatch) -> No
         ({"systems": ["bert"]}, "unknown system"),
         ({"seeds": []}, "at least one seed"),
         ({"folds": 1}, "at least 2"),
-        ({"overrides": ["train.encoder.sed=3"]}, r"train\.encoder\.sed: unknown setting"),
+        ({"overrides": ["train.encoder.sed=3"]}, r"no setting 'train\.encoder\.sed'; .*seed"),
         ({"overrides": ["train.encoder.seed"]}, "expected dotted.key=value"),
         ({"overrides": ["train.encoder.epochs=0"]}, r"train\.encoder\.epochs: .*greater"),
     ],
@@ -369,9 +388,22 @@ def test_set_overrides_one_setting_and_keeps_the_rest() -> None:
     assert bm.apply_overrides(params, []) is params
 
 
-def test_set_on_a_value_that_is_not_a_section_names_it() -> None:
-    with pytest.raises(ConfigError, match=r"train\.classifier\.C is a value, not a section"):
-        bm.apply_overrides(bm.task_params("severity"), ["train.classifier.C.x=1"])
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("train.classifier.C.x=1", r"train\.classifier\.C is a value, not a section"),
+        ("train=3", r"train is a section; set one of its settings, e\.g\. train\.model="),
+        # a mapping would replace the whole section and drop the task's other settings
+        ("train.encoder={seed: 3}", r"train\.encoder is a section"),
+        ("train..encoder.seed=2", "expected dotted.key=value"),
+        ("=3", "expected dotted.key=value"),
+        ("train.encoder.seed=[1, 2", r"not valid YAML \(expected ',' or '\]'"),
+        ("trian.encoder.seed=1", r"no setting 'trian'; the top level has: .*train"),
+    ],
+)
+def test_set_mistakes_name_what_is_wrong_and_what_is_valid(item, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        bm.apply_overrides(bm.task_params("severity"), [item])
 
 
 def test_cli_set_reaches_the_report(datasets, tmp_path) -> None:
@@ -388,7 +420,7 @@ def test_cli_set_reaches_the_report(datasets, tmp_path) -> None:
         "accelerator"
     ].startswith("cuda: ")
     bad = CliRunner().invoke(bm._cli, [*args[:-1], "train.encoder.sed=7"])
-    assert bad.exit_code == 2 and "train.encoder.sed: unknown setting" in bad.output
+    assert bad.exit_code == 2 and "no setting 'train.encoder.sed'" in bad.output
 
 
 # -- peers -----------------------------------------------------------------------------------
