@@ -2,7 +2,15 @@
 # The quality benchmark's encoder runs on a machine with torch and a CUDA GPU but no package
 # index (a lent GPU machine; docs/quality.md quotes its figures as such). Here, first:
 #   .venv/bin/python -m benchmarks.offline_pack pack --tasks severity,banking77 --out .devpack \
-#       --wheels DIR   # DIR: wheels of the packages that machine lacks (spaCy, pydantic, ...)
+#       --wheels DIR   # DIR: wheels of the packages that machine lacks, for its Python 3.12:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 -d DIR \
+#       spacy==3.8.18 thinc==8.3.14 blis==1.3.4 cymem==2.0.16 preshed==3.0.15 \
+#       murmurhash==1.0.16 srsly==2.5.6 catalogue==2.0.10 wasabi==1.1.3 weasel==1.0.1 \
+#       confection==1.3.4 spacy-legacy==3.0.12 spacy-loggers==1.0.5 smart-open==9.0.4 \
+#       cloudpathlib==0.26.0 pydantic==2.14.4 pydantic-core==2.50.5 annotated-types==0.8.0 \
+#       typing-extensions==4.16.0 typing-inspection==0.4.5 py3langid==0.4.0
+#   (the H200 machine lent on 2026-12-04 had the rest: torch, transformers, onnxruntime, ...)
 # There, from the repository root: bash benchmarks/offline_quality.sh .devpack OUT_DIR
 # Runs side by side (one CPU thread each), each saving its predictions: severity on CV seeds
 # 1, 2, 3 (10 folds, the frozen params) with the encoder seeded 0, 1, 2, and banking77's
