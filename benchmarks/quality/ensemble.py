@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.quality.harness import score, spearman
-from benchmarks.quality.tasks import TASKS
+from benchmarks.quality.tasks import TASKS, task_params
 
 
 class EnsembleError(ValueError):
@@ -60,7 +60,11 @@ def load_run(folder: Path, task: str, system: str) -> dict[tuple[int, int], dict
     if not folds:
         found = ", ".join(sorted(systems)) or "none"
         raise EnsembleError(f"{path}: no predictions of system {system!r} (it holds: {found})")
-    if not bool(shared.get("exclusive", False)):
+    # files written before the flag was saved: the task's committed params say it
+    exclusive = shared.pop("exclusive", None)
+    if exclusive is None:
+        exclusive = task_params(task).labels.exclusive
+    if not bool(exclusive):
         raise EnsembleError(
             f"{path}: {task} is not an exclusive label set; only exclusive sets (the chosen "
             "class is the argmax) can be averaged here"

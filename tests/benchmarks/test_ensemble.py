@@ -126,6 +126,20 @@ def test_a_binary_task_is_refused(runs) -> None:
         ensemble.run("twitter-complaints", [runs["binary"]], "baseline")
 
 
+def test_without_the_saved_flag_the_tasks_params_decide(runs, tmp_path) -> None:
+    older = _copy(runs, tmp_path, lambda a: {k: v for k, v in a.items() if k != "exclusive"})
+    assert ensemble.run("severity", [older], "ours")["subsets"][0]["score"] is not None
+    folder = tmp_path / "binary"
+    folder.mkdir()
+    with np.load(runs["binary"] / "twitter-complaints-predictions.npz") as z:
+        np.savez(
+            folder / "twitter-complaints-predictions.npz",
+            **{k: z[k] for k in z.files if k != "exclusive"},
+        )
+    with pytest.raises(ensemble.EnsembleError, match="not an exclusive label set"):
+        ensemble.run("twitter-complaints", [folder], "baseline")
+
+
 def test_a_file_that_is_not_predictions_is_a_clear_error(tmp_path) -> None:
     (tmp_path / "severity-predictions.npz").write_text("not an archive", encoding="utf-8")
     with pytest.raises(ensemble.EnsembleError, match="not a predictions file of the harness"):
