@@ -74,26 +74,33 @@ def load_run(folder: Path, task: str, system: str) -> dict[tuple[int, int], dict
     return dict(folds)
 
 
-def evaluate(task: str, members: list[dict], metric: str) -> dict[str, Any]:
-    """The metric (and Spearman where the task has levels) of the members' mean prediction."""
-    keys = sorted(members[0])
-    for i, m in enumerate(members[1:], start=1):
+def check_compatible(runs: list[dict]) -> None:
+    """The runs share seeds, folds, test rows and truth, so that any subset can be averaged."""
+    keys = sorted(runs[0])
+    target = next(iter(runs[0].values()))["target"]
+    for i, m in enumerate(runs[1:], start=1):
         if sorted(m) != keys:
             raise EnsembleError(
                 f"the runs have different seeds or folds: {_describe(keys)} in the first, "
                 f"{_describe(sorted(m))} in run {i + 1}"
             )
-        first = next(iter(members[0].values()))["target"]
-        if not np.array_equal(next(iter(m.values()))["target"], first):
+        if not np.array_equal(next(iter(m.values()))["target"], target):
             raise EnsembleError(f"run {i + 1} was scored against other data than the first")
+    for seed, fold in keys:
+        idx = runs[0][(seed, fold)]["test_idx"]
+        if any(not np.array_equal(m[(seed, fold)]["test_idx"], idx) for m in runs[1:]):
+            raise EnsembleError(f"seed {seed} fold {fold}: the runs tested different rows")
+
+
+def evaluate(members: list[dict], metric: str) -> dict[str, Any]:
+    """The metric (and Spearman where the task has levels) of the members' mean prediction;
+    the members passed :func:`check_compatible`."""
     per_seed: dict[int, list[float]] = defaultdict(list)
     rho: dict[int, list[float]] = defaultdict(list)
     rho_urgency: dict[int, list[float]] = defaultdict(list)
-    for seed, fold in keys:
+    for seed, fold in sorted(members[0]):
         parts = [m[(seed, fold)] for m in members]
         idx = parts[0]["test_idx"]
-        if any(not np.array_equal(p["test_idx"], idx) for p in parts[1:]):
-            raise EnsembleError(f"seed {seed} fold {fold}: the runs tested different rows")
         truth = parts[0]["target"][idx]
         proba = np.mean([p["proba"] for p in parts], axis=0)
         per_seed[seed].append(score(metric, truth, proba.argmax(axis=1), proba.shape[1]))
@@ -125,10 +132,11 @@ def _describe(keys: list[tuple[int, int]]) -> str:
 def run(task: str, folders: list[Path], system: str) -> dict[str, Any]:
     spec = TASKS[task]
     runs = [load_run(f, task, system) for f in folders]
+    check_compatible(runs)
     rows = []
     for size in range(1, len(runs) + 1):
         for combo in itertools.combinations(range(len(runs)), size):
-            result = evaluate(task, [runs[i] for i in combo], spec.metric)
+            result = evaluate([runs[i] for i in combo], spec.metric)
             rows.append({"members": [str(folders[i]) for i in combo], **result})
     return {"task": task, "metric": spec.metric, "system": system, "subsets": rows}
 

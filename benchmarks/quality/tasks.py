@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -268,8 +268,6 @@ def _check_setting(parts: list[str], where: str) -> None:
                 f"{path}.{next(iter(inner.model_fields))}=..."
             )
         if not last and inner is None:
-            if get_origin(annotation) is dict or annotation is dict:
-                return  # a mapping of free keys (validated as a whole afterwards)
             raise ConfigError(f"{where}: {path} is a value, not a section")
         if inner is not None:
             model = inner
