@@ -3,6 +3,7 @@ the linear model, the bundle and occlusion reasons. Tiny models on CPU (seconds)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -111,6 +112,76 @@ def test_exclusive_set_uses_softmax_and_needs_no_metadata_or_urgency():
     np.testing.assert_allclose(runtime.predict_proba(texts).sum(axis=1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="expects 0 metadata columns"):
         runtime.logits(texts, np.zeros((24, 1), np.float32))
+
+
+def test_an_ensemble_is_one_graph_scoring_the_mean_of_its_members(multilabel):
+    from triage_ml.model.encoder.ensemble import fine_tune_members, merge_members
+
+    texts, y, meta, first, tokenizer, config = multilabel
+    Y = np.stack([y, 1 - y], axis=1)
+    urgency = np.where(np.arange(40) % 3 == 0, np.nan, y * 0.8).astype(np.float32)
+    merged, _, merged_config = fine_tune_members(
+        texts,
+        meta,
+        Y,
+        urgency,
+        exclusive=False,
+        label_names=["complaint", "praise"],
+        settings=SETTINGS,
+        members=2,
+        progress=None,
+    )
+    ensemble = merged_config["ensemble"]
+    assert ensemble["members"] == 2 and ensemble["seeds"] == [0, 1]
+    assert ensemble["parity_max_abs_diff"] < 1e-4
+    assert merged_config["train_seconds"] == pytest.approx(sum(ensemble["train_seconds"]), 0.01)
+    json.dumps(merged_config)
+    # the member with seed 0 is the module's model: rebuild the second one from the merge's
+    # own inputs and check the merged outputs against the two members scored apart
+    second, _, second_config = fine_tune(
+        texts,
+        meta,
+        Y,
+        urgency,
+        exclusive=False,
+        label_names=["complaint", "praise"],
+        settings=dataclasses.replace(SETTINGS, seed=1),
+        progress=None,
+    )
+    one = EncoderRuntime(first, tokenizer, config, threads=1).logits(texts, meta)
+    two = EncoderRuntime(second, tokenizer, second_config, threads=1).logits(texts, meta)
+    both = EncoderRuntime(merged, tokenizer, merged_config, threads=1).logits(texts, meta)
+    assert np.abs(one[0] - two[0]).max() > 1e-3  # two seeds: two different encoders
+    np.testing.assert_allclose(both[0], (one[0] + two[0]) / 2, atol=1e-4)
+    np.testing.assert_allclose(both[1], (one[1] + two[1]) / 2, atol=1e-4)
+    # the same merge from the two graphs; one graph merges to itself; int8 still works
+    np.testing.assert_allclose(
+        EncoderRuntime(merge_members([first, second]), tokenizer, config, threads=1).logits(
+            texts, meta
+        )[0],
+        both[0],
+        atol=1e-5,
+    )
+    assert merge_members([first]) == first
+    small = EncoderRuntime(merged, tokenizer, merged_config, threads=1).quantized()
+    assert len(small.onnx_bytes) < 0.5 * len(merged)
+    assert np.isfinite(small.logits(texts[:4], meta[:4])[0]).all()
+
+
+def test_merging_refuses_nothing_and_a_graph_of_another_signature(multilabel):
+    import onnx
+    from onnx import helper
+
+    from triage_ml.model.encoder.ensemble import merge_members
+
+    first = multilabel[3]
+    with pytest.raises(ValueError, match="no encoder to merge"):
+        merge_members([])
+    other = onnx.load_from_string(first)
+    other.graph.output[1].name = "score"
+    other.graph.node.append(helper.make_node("Identity", ["urgency"], ["score"]))
+    with pytest.raises(ValueError, match=r"encoder 1 has .* outputs \['label_logits', 'score'\]"):
+        merge_members([first, other.SerializeToString()])
 
 
 # -- the encoder family inside triage-ml ------------------------------------------------------
@@ -226,3 +297,36 @@ def test_a_quantized_twin_scores_close_and_leaves_the_original_alone(
     assert len(twin.encoder.onnx_bytes) < 0.5 * len(tri.encoder.onnx_bytes)
     posts = canonical_history.tail(20)
     np.testing.assert_allclose(twin.predict_proba(posts), tri.predict_proba(posts), atol=0.15)
+
+
+def test_train_encoder_ensemble_trains_and_stores_one_merged_encoder(canonical_history, tmp_path):
+    from triage_ml.contract.params import Params
+    from triage_ml.decide.playbook import load_playbook
+    from triage_ml.model.train import fit
+    from triage_ml.store.bundle import load_bundle, save_bundle
+
+    params = Params.model_validate(
+        {
+            "train": {
+                "model": "encoder",
+                "calibration": {"cv": 3},
+                "encoder": {
+                    "epochs": 1,
+                    "max_length": 16,
+                    "batch_size": 16,
+                    "threads": 2,
+                    "seed": 5,
+                    "ensemble": 2,
+                },
+            }
+        }
+    )
+    tri = fit(canonical_history.head(200), params)
+    assert tri.encoder.config["ensemble"]["seeds"] == [5, 6]
+    out = save_bundle(
+        tmp_path / "pair", tri, load_playbook(), params.model_dump(mode="json"), key=""
+    )
+    loaded = load_bundle(out, key="").triager
+    posts = canonical_history.tail(10)
+    np.testing.assert_array_equal(loaded.predict_proba(posts), tri.predict_proba(posts))
+    assert loaded.encoder.config["ensemble"]["members"] == 2

@@ -150,6 +150,10 @@ class EncoderParams(_Strict):
     urgency_weight: float = Field(1.0, ge=0.0)
     """Weight of the urgency head's loss beside the label loss (multi-task)."""
     seed: int = 0
+    ensemble: int = Field(1, ge=1, le=8)
+    """Encoders fine-tuned on the same posts with seeds ``seed``, ``seed + 1``, ... and served
+    as one graph averaging their logits and urgency: N times the training and the scoring
+    time (docs/quality.md measures what it buys)."""
     quantize: bool = False
     """Store the encoder with dynamic int8 weights (smaller, faster on CPU; measure quality)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"

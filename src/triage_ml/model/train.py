@@ -341,7 +341,8 @@ def _fit_encoder_stack(
 
     require("torch", "finetune", "training the encoder model (train.model: encoder)")
     require("onnxruntime", "encoder", "scoring the encoder model")
-    from triage_ml.model.encoder.finetune import EncoderSettings, fine_tune
+    from triage_ml.model.encoder.ensemble import fine_tune_members
+    from triage_ml.model.encoder.finetune import EncoderSettings
     from triage_ml.model.encoder.inputs import encoder_meta, training_channels
     from triage_ml.model.encoder.runtime import EncoderRuntime
     from triage_ml.model.stack import fit_stack, fit_urgency_blend, stack_proba
@@ -363,8 +364,9 @@ def _fit_encoder_stack(
         urgency_weight=p.urgency_weight,
         device=None if p.device == "auto" else p.device,
     )
-    progress(f"fine-tuning the encoder on {len(fit_idx)} posts ({len(held)} held out)")
-    onnx_bytes, tokenizer_json, config = fine_tune(
+    what = "the encoder" if p.ensemble == 1 else f"{p.ensemble} encoders"
+    progress(f"fine-tuning {what} on {len(fit_idx)} posts ({len(held)} held out)")
+    onnx_bytes, tokenizer_json, config = fine_tune_members(
         [texts[i] for i in fit_idx],
         meta[fit_idx],
         Y[fit_idx],
@@ -372,6 +374,7 @@ def _fit_encoder_stack(
         exclusive=exclusive,
         label_names=list(params.labels.names),
         settings=settings,
+        members=p.ensemble,
         progress=progress,
     )
     encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)

@@ -1,5 +1,6 @@
 """The fine-tuned sentence encoder: ``finetune`` trains it with torch and exports ONNX;
-``runtime`` scores it with onnxruntime alone (no torch at scoring time)."""
+``ensemble`` merges several fine-tuned encoders into one averaging graph; ``runtime`` scores
+with onnxruntime alone (no torch at scoring time)."""
 
 from triage_ml._lazy import lazy_exports
 
@@ -11,5 +12,7 @@ __getattr__, __dir__ = lazy_exports(
         "EncoderSettings": ".finetune",
         "fine_tune": ".finetune",
         "default_model_dir": ".finetune",
+        "fine_tune_members": ".ensemble",
+        "merge_members": ".ensemble",
     },
 )
