@@ -34,7 +34,6 @@ NOT_IMPORTED = {
     "onnxruntime": "the encoder extra: scoring a fine-tuned encoder exported to ONNX",
     "tokenizers": "the encoder extra: the fine-tuned encoder's tokenizer without torch",
     "transformers": "the finetune extra: training the encoder (also under sentence-transformers)",
-    "onnx": "the finetune extra: exporting the fine-tuned encoder to ONNX",
     "ruff": "command-line tool (lint and format)",
     "import-linter": "command-line tool (lint-imports, the layer contract)",
     "pytest-timeout": "pytest plugin (the per-test timeout in pyproject.toml)",

@@ -12,6 +12,7 @@ training time (the runtime reads the merged graph with onnxruntime alone).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,57 +28,92 @@ INPUTS = ("input_ids", "attention_mask", "meta")
 OUTPUTS = ("label_logits", "urgency")
 
 
+def _signature(model) -> dict[str, Any]:
+    """What members must share to be averaged: input/output names, types and shapes, opsets."""
+
+    def described(values) -> list[str]:
+        out = []
+        for v in values:
+            t = v.type.tensor_type
+            dims = [d.dim_param or str(d.dim_value) for d in t.shape.dim]
+            out.append(f"{v.name}: {t.elem_type} [{', '.join(dims)}]")
+        return out
+
+    return {
+        "inputs": described(model.graph.input),
+        "outputs": described(model.graph.output),
+        "opsets": sorted(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import),
+        "ir_version": model.ir_version,
+    }
+
+
 def merge_members(members: Sequence[bytes]) -> bytes:
     """One ONNX graph that feeds the same inputs to every member and averages their outputs.
 
-    Each member's names get a ``m<k>/`` prefix (``onnx.compose.add_prefix``); its prefixed
-    inputs are ``Identity`` copies of the shared ones (onnxruntime folds them away).  One
-    member is returned unchanged.
+    Members must share inputs, outputs (names, types, shapes: a label or metadata count that
+    differs is refused, as ``Mean`` would broadcast it), opsets and IR version. Each member's
+    names get an ``m<k>/`` prefix (``onnx.compose.add_prefix``); its prefixed inputs are
+    ``Identity`` copies of the shared ones (onnxruntime folds them away). One member is
+    returned unchanged.
     """
     import onnx
     from onnx import compose, helper
 
     if not members:
         raise ValueError("no encoder to merge")
+    merged = onnx.load_from_string(bytes(members[0]))
+    expected = _signature(merged)
+    names = (
+        tuple(v.name for v in merged.graph.input),
+        tuple(v.name for v in merged.graph.output),
+    )
+    if names != (INPUTS, OUTPUTS):
+        raise ValueError(
+            f"encoder 0 has inputs {list(names[0])} and outputs {list(names[1])}; every member "
+            f"needs inputs {list(INPUTS)} and outputs {list(OUTPUTS)}"
+        )
     if len(members) == 1:
         return bytes(members[0])
-    models = [onnx.load_from_string(bytes(m)) for m in members]
-    first = models[0]
-    for k, model in enumerate(models):
-        inputs = tuple(i.name for i in model.graph.input)
-        outputs = tuple(o.name for o in model.graph.output)
-        if inputs != INPUTS or outputs != OUTPUTS:
-            raise ValueError(
-                f"encoder {k} has inputs {list(inputs)} and outputs {list(outputs)}; "
-                f"every member needs inputs {list(INPUTS)} and outputs {list(OUTPUTS)}"
-            )
-        if list(model.opset_import) != list(first.opset_import):
-            raise ValueError(f"encoder {k} was exported with another opset than encoder 0")
 
-    nodes, initializers, value_info = [], [], []
-    for k, model in enumerate(models):
+    # the merged model is member 0's, its graph emptied and refilled member by member (each
+    # member parsed, prefixed in place and moved in, so about one member's weights are copied
+    # at a time)
+    inputs = [copy.deepcopy(v) for v in merged.graph.input]
+    outputs = [copy.deepcopy(v) for v in merged.graph.output]
+    merged.graph.Clear()
+    merged.graph.name = f"mean of {len(members)} encoders"
+    merged.graph.input.extend(inputs)
+    merged.graph.output.extend(outputs)
+    for k, data in enumerate(members):
+        model = onnx.load_from_string(bytes(data))
+        found = _signature(model)
+        for part, want in expected.items():
+            if found[part] != want:
+                raise ValueError(
+                    f"encoder {k} cannot be averaged with encoder 0: its {part} are "
+                    f"{found[part]}, encoder 0's {want}"
+                )
         prefix = f"m{k}/"
-        graph = compose.add_prefix(model, prefix).graph
-        nodes += [helper.make_node("Identity", [name], [prefix + name]) for name in INPUTS]
-        nodes += list(graph.node)
-        initializers += list(graph.initializer)
-        value_info += list(graph.value_info)
+        compose.add_prefix(model, prefix, inplace=True)
+        merged.graph.node.extend(
+            helper.make_node("Identity", [name], [prefix + name], name=f"{prefix}share_{name}")
+            for name in INPUTS
+        )
+        merged.graph.node.extend(model.graph.node)
+        merged.graph.initializer.extend(model.graph.initializer)
+        merged.graph.value_info.extend(model.graph.value_info)
+        del model
     for name in OUTPUTS:
-        nodes.append(helper.make_node("Mean", [f"m{k}/{name}" for k in range(len(models))], [name]))
-    graph = helper.make_graph(
-        nodes,
-        f"mean of {len(models)} encoders",
-        inputs=list(first.graph.input),
-        outputs=list(first.graph.output),
-        initializer=initializers,
-        value_info=value_info,
-    )
-    merged = helper.make_model(
-        graph, opset_imports=list(first.opset_import), producer_name="triage-ml"
-    )
-    merged.ir_version = first.ir_version
-    onnx.checker.check_model(merged)
-    return merged.SerializeToString()
+        merged.graph.node.append(
+            helper.make_node(
+                "Mean", [f"m{k}/{name}" for k in range(len(members))], [name], name=f"mean_{name}"
+            )
+        )
+    merged.producer_name = "triage-ml"
+    data = merged.SerializeToString()
+    del merged
+    onnx.checker.check_model(data)
+    return data
 
 
 def fine_tune_members(
@@ -91,16 +127,21 @@ def fine_tune_members(
     settings: EncoderSettings,
     members: int = 1,
     progress: Callable[[str], None] | None = print,
-    parity_tol: float = 1e-4,
 ) -> tuple[bytes, str, dict[str, Any]]:
     """``fine_tune`` ``members`` times (seeds ``settings.seed``, ``+1``, ...) on the same posts;
     returns ``(onnx_bytes, tokenizer_json, config)`` of the merged graph.
 
-    The merged graph is checked against the mean of its members' own outputs on a few posts
+    Each member's export is checked against torch by ``fine_tune`` (the worst is the merged
+    config's ``onnx_parity_max_abs_diff``); the merged graph is checked against the mean of its
+    members' outputs on a few posts, within ``settings.parity_tol``
     (``config["ensemble"]["parity_max_abs_diff"]``).  With ``members=1`` this is ``fine_tune``.
     """
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
+    if members > 1:
+        from triage_ml._extras import require
+
+        require("onnx", "finetune", "merging encoders (train.encoder.ensemble)")
     say = progress or (lambda _msg: None)
     graphs: list[bytes] = []
     configs: list[dict[str, Any]] = []
@@ -127,7 +168,6 @@ def fine_tune_members(
     merged = merge_members(graphs)
     config = {
         **configs[0],
-        "settings": {**configs[0]["settings"], "seed": settings.seed},
         "train_seconds": round(sum(c["train_seconds"] for c in configs), 2),
         "onnx_parity_max_abs_diff": max(c["onnx_parity_max_abs_diff"] for c in configs),
     }
@@ -146,10 +186,10 @@ def fine_tune_members(
         float(np.abs(logits - np.mean([o[0] for o in outputs], axis=0)).max(initial=0.0)),
         float(np.abs(urg - np.mean([o[1] for o in outputs], axis=0)).max(initial=0.0)),
     )
-    if diff > parity_tol:
+    if diff > settings.parity_tol:
         raise RuntimeError(
             f"the merged encoder differs from the mean of its members by {diff:.2e} "
-            f"(> {parity_tol:.0e})"
+            f"(> {settings.parity_tol:.0e})"
         )
     config["ensemble"] = {
         "members": members,
