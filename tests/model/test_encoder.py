@@ -38,23 +38,32 @@ def _posts(n: int = 40, seed: int = 0) -> tuple[list[str], np.ndarray]:
     return texts, np.array(y)
 
 
-@pytest.fixture(scope="module")
-def multilabel():
+META = np.column_stack([np.arange(40, dtype=np.float32), np.ones(40, np.float32)])
+
+
+def _tune_multilabel(tune=fine_tune, **options) -> tuple[bytes, str, dict]:
+    """``tune`` (``fine_tune`` or ``fine_tune_members``) on the 40 posts of ``_posts()`` with
+    two labels, two metadata columns and urgency on two posts in three."""
     texts, y = _posts()
-    Y = np.stack([y, 1 - y], axis=1)
-    meta = np.column_stack([np.arange(40, dtype=np.float32), np.ones(40, np.float32)])
     urgency = np.where(np.arange(40) % 3 == 0, np.nan, y * 0.8).astype(np.float32)
-    onnx_bytes, tokenizer, config = fine_tune(
+    options.setdefault("settings", SETTINGS)
+    return tune(
         texts,
-        meta,
-        Y,
+        META,
+        np.stack([y, 1 - y], axis=1),
         urgency,
         exclusive=False,
         label_names=["complaint", "praise"],
-        settings=SETTINGS,
         progress=None,
+        **options,
     )
-    return texts, y, meta, onnx_bytes, tokenizer, config
+
+
+@pytest.fixture(scope="module")
+def multilabel():
+    texts, y = _posts()
+    onnx_bytes, tokenizer, config = _tune_multilabel()
+    return texts, y, META, onnx_bytes, tokenizer, config
 
 
 def test_export_matches_torch_and_config_is_json(multilabel):
@@ -118,33 +127,12 @@ def test_an_ensemble_is_one_graph_scoring_the_mean_of_its_members(multilabel):
     from triage_ml.model.encoder.ensemble import fine_tune_members
 
     texts, y, meta, first, tokenizer, config = multilabel
-    Y = np.stack([y, 1 - y], axis=1)
-    urgency = np.where(np.arange(40) % 3 == 0, np.nan, y * 0.8).astype(np.float32)
-    merged, _, merged_config = fine_tune_members(
-        texts,
-        meta,
-        Y,
-        urgency,
-        exclusive=False,
-        label_names=["complaint", "praise"],
-        settings=SETTINGS,
-        members=2,
-        progress=None,
-    )
+    merged, _, merged_config = _tune_multilabel(fine_tune_members, members=2)
     assert merged_config["ensemble"]["seeds"] == [0, 1]
     json.dumps(merged_config)
     # the member with seed 0 is the module's model; the second is trained again apart, and the
     # merged graph must score the mean of the two scored apart
-    second, _, second_config = fine_tune(
-        texts,
-        meta,
-        Y,
-        urgency,
-        exclusive=False,
-        label_names=["complaint", "praise"],
-        settings=dataclasses.replace(SETTINGS, seed=1),
-        progress=None,
-    )
+    second, _, second_config = _tune_multilabel(settings=dataclasses.replace(SETTINGS, seed=1))
     one = EncoderRuntime(first, tokenizer, config, threads=1).logits(texts, meta)
     two = EncoderRuntime(second, tokenizer, second_config, threads=1).logits(texts, meta)
     pair = EncoderRuntime(merged, tokenizer, merged_config, threads=1)

@@ -341,8 +341,6 @@ def _fit_encoder_stack(
 
     require("torch", "finetune", "training the encoder model (train.model: encoder)")
     require("onnxruntime", "encoder", "scoring the encoder model")
-    if params.train.encoder.ensemble > 1:
-        require("onnx", "finetune", "merging encoders (train.encoder.ensemble)")
     from triage_ml.model.encoder.ensemble import fine_tune_members
     from triage_ml.model.encoder.finetune import EncoderSettings
     from triage_ml.model.encoder.inputs import encoder_meta, training_channels

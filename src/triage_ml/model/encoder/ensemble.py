@@ -12,7 +12,6 @@ training time (the runtime reads the merged graph with onnxruntime alone).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -61,32 +60,31 @@ def merge_members(members: Sequence[bytes]) -> bytes:
 
     if not members:
         raise ValueError("no encoder to merge")
-    merged = onnx.load_from_string(bytes(members[0]))
-    expected = _signature(merged)
-    names = (
-        tuple(v.name for v in merged.graph.input),
-        tuple(v.name for v in merged.graph.output),
-    )
-    if names != (INPUTS, OUTPUTS):
-        raise ValueError(
-            f"encoder 0 has inputs {list(names[0])} and outputs {list(names[1])}; every member "
-            f"needs inputs {list(INPUTS)} and outputs {list(OUTPUTS)}"
-        )
-    if len(members) == 1:
-        return bytes(members[0])
-
-    # the merged model is member 0's, its graph emptied and refilled member by member (each
-    # member parsed, prefixed in place and moved in, so about one member's weights are copied
-    # at a time)
-    inputs = [copy.deepcopy(v) for v in merged.graph.input]
-    outputs = [copy.deepcopy(v) for v in merged.graph.output]
-    merged.graph.Clear()
-    merged.graph.name = f"mean of {len(members)} encoders"
-    merged.graph.input.extend(inputs)
-    merged.graph.output.extend(outputs)
+    merged = onnx.ModelProto()
     for k, data in enumerate(members):
         model = onnx.load_from_string(bytes(data))
         found = _signature(model)
+        if k == 0:
+            names = (
+                tuple(v.name for v in model.graph.input),
+                tuple(v.name for v in model.graph.output),
+            )
+            if names != (INPUTS, OUTPUTS):
+                raise ValueError(
+                    f"encoder 0 has inputs {list(names[0])} and outputs {list(names[1])}; every "
+                    f"member needs inputs {list(INPUTS)} and outputs {list(OUTPUTS)}"
+                )
+            if len(members) == 1:
+                return bytes(data)
+            # the merged model takes encoder 0's signature, IR version and opsets (copied
+            # before the prefixes rename them); each member's nodes and weights are moved in
+            # as it is read, so about one member's weights are copied at a time
+            expected = found
+            merged.ir_version = model.ir_version
+            merged.opset_import.extend(model.opset_import)
+            merged.graph.name = f"mean of {len(members)} encoders"
+            merged.graph.input.extend(model.graph.input)
+            merged.graph.output.extend(model.graph.output)
         for part, want in expected.items():
             if found[part] != want:
                 raise ValueError(
@@ -173,8 +171,7 @@ def fine_tune_members(
     }
     texts = [str(t) for t in texts]
     k = min(8, len(texts))
-    probe_meta = None if meta is None else np.asarray(meta, np.float32).reshape(len(texts), -1)
-    probe_meta = None if probe_meta is None else probe_meta[:k]
+    probe_meta = None if meta is None else np.asarray(meta, np.float32).reshape(len(texts), -1)[:k]
     outputs = [
         EncoderRuntime(g, tokenizer_json, c, threads=settings.threads).logits(texts[:k], probe_meta)
         for g, c in zip(graphs, configs, strict=True)
