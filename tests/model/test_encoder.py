@@ -169,6 +169,54 @@ def test_an_ensemble_of_an_exclusive_set_without_metadata_sums_to_one():
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
+def _own_mean(meta: np.ndarray) -> list[float]:
+    return meta.mean(axis=0).astype(np.float32).tolist()
+
+
+def test_cross_fitted_members_score_only_the_posts_they_did_not_train_on(multilabel):
+    from triage_ml.model.encoder.ensemble import fine_tune_cross_fitted
+
+    texts, y, meta, *_ = multilabel
+    Y = np.stack([y, 1 - y], axis=1)
+    urgency = (y * 0.8).astype(np.float32)
+    options = dict(exclusive=False, label_names=["complaint", "praise"], progress=None)
+    # member 0 trains on posts 0-29, member 1 on 10-39: each is the only one to hold a tenth out
+    crossed = fine_tune_cross_fitted(
+        texts,
+        meta,
+        Y,
+        urgency,
+        fit_rows=[np.arange(0, 30), np.arange(10, 40)],
+        settings=SETTINGS,
+        **options,
+    )
+    np.testing.assert_array_equal(crossed.held, np.r_[0:10, 30:40])
+    assert crossed.config["ensemble"]["holdouts"]["held_out_rows"] == 20
+    assert crossed.config["ensemble"]["seeds"] == [0, 1]
+    # posts 30-39 are scored by member 0 alone: the same encoder fine-tuned apart on 0-29, its
+    # metadata standardised as the whole history's (one scaling serves the merged graph)
+    first = fine_tune(
+        texts[:30],
+        meta[:30],
+        Y[:30],
+        urgency[:30],
+        settings=SETTINGS,
+        meta_reference=meta,
+        **options,
+    )
+    assert first[2]["meta_mean"] == crossed.config["meta_mean"] != _own_mean(meta[:30])
+    own = EncoderRuntime(*first, threads=1).logits(texts[30:], meta[30:])
+    np.testing.assert_allclose(crossed.logits[10:], own[0], atol=1e-4)
+    np.testing.assert_allclose(crossed.urgency[10:], own[1], atol=1e-4)
+    # the bundle's graph is the mean of both members, so it differs on those posts
+    merged = EncoderRuntime(crossed.onnx_bytes, crossed.tokenizer_json, crossed.config)
+    assert np.abs(merged.logits(texts[30:], meta[30:])[0] - own[0]).max() > 1e-3
+    with pytest.raises(ValueError, match="at least 2 members"):
+        fine_tune_cross_fitted(
+            texts, meta, Y, urgency, fit_rows=[np.arange(30)], settings=SETTINGS, **options
+        )
+
+
 def _tiny(n_labels: int = 2, n_meta: int = 3, opset: int = 17, scale: float = 1.0) -> bytes:
     """An encoder-shaped graph without an encoder: logits = meta @ W, urgency = sum of logits."""
     import onnx
@@ -228,6 +276,22 @@ def test_merging_averages_every_member_through_one_mean_per_output():
     np.testing.assert_allclose(run[0], np.mean([a[0] for a in alone], axis=0), rtol=1e-6)
     np.testing.assert_allclose(run[1], np.mean([a[1] for a in alone], axis=0), rtol=1e-6)
     np.testing.assert_allclose(run[0], feed["meta"] @ (np.arange(6).reshape(3, 2) * 3.0), rtol=1e-6)
+
+
+def test_merging_refuses_members_scored_with_different_configs():
+    from triage_ml.model.encoder.ensemble import _merge_checked
+
+    config = {
+        "label_names": ["a", "b"],
+        "exclusive": False,
+        "max_length": 8,
+        "n_meta": 3,
+        "meta_mean": [0.0, 0.0, 0.0],
+        "meta_scale": [1.0, 1.0, 1.0],
+    }
+    other = {**config, "meta_mean": [0.0, 5.0, 0.0]}  # standardised on other posts
+    with pytest.raises(ValueError, match=r"disagree on 'meta_mean'"):
+        _merge_checked([_tiny(), _tiny(scale=2.0)], [config, other], "", ["x"], None, SETTINGS)
 
 
 def test_merging_refuses_members_that_cannot_be_averaged():
@@ -405,3 +469,42 @@ def test_train_encoder_ensemble_trains_and_stores_one_merged_encoder(canonical_h
     posts = canonical_history.tail(10)
     np.testing.assert_array_equal(loaded.predict_proba(posts), tri.predict_proba(posts))
     assert loaded.encoder.config["ensemble"]["members"] == 2
+
+
+def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
+    canonical_history, monkeypatch
+):
+    from triage_ml.contract.labels import label_matrix
+    from triage_ml.contract.params import Params
+    from triage_ml.model import stack
+    from triage_ml.model.train import fit, holdout_split
+
+    fitted_on = []
+
+    def recording_fit_stack(lin, enc, Y, *args, **kwargs):
+        fitted_on.append(len(Y))
+        return stack_fit(lin, enc, Y, *args, **kwargs)
+
+    stack_fit = stack.fit_stack
+    monkeypatch.setattr(stack, "fit_stack", recording_fit_stack)
+    encoder = {"epochs": 1, "max_length": 16, "batch_size": 16, "threads": 2, "seed": 5}
+    params = Params.model_validate(
+        {
+            "train": {
+                "model": "encoder",
+                "calibration": {"cv": 3},
+                "encoder": {**encoder, "ensemble": 2, "cross_fit": True},
+            }
+        }
+    )
+    history = canonical_history.head(200)
+    tri = fit(history, params)
+    # the union of the two members' holdouts (seeds 5 and 6), more than either alone
+    labels = label_matrix(history, list(params.labels.names)).astype(int)
+    held = [holdout_split(labels, 0.15, seed)[1] for seed in (5, 6)]
+    union = np.union1d(*held)
+    assert len(union) > max(len(h) for h in held)
+    assert fitted_on == [len(union)]
+    recorded = tri.encoder.config["ensemble"]
+    assert recorded["seeds"] == [5, 6] and recorded["holdouts"]["held_out_rows"] == len(union)
+    assert np.isfinite(tri.predict_proba(history.tail(10))).all()

@@ -150,6 +150,7 @@ def test_history_without_urgency_trains_no_urgency_model(sample_history) -> None
         ("train:\n  classifier:\n    C: -1\n", "train.classifier.C"),
         ("labels:\n  names: [a, a]\n", "declared twice"),
         ("train:\n  features:\n    word_ngrams: [2, 1]\n", "word_ngrams"),
+        ("train:\n  encoder:\n    cross_fit: true\n", r"train.encoder: .*ensemble to 2"),
         ("- just a list\n", "expected a mapping"),
     ],
 )

@@ -154,12 +154,26 @@ class EncoderParams(_Strict):
     """Encoders fine-tuned on the same posts with seeds ``seed``, ``seed + 1``, ... and served
     as one graph averaging their logits and urgency: N times the training and the scoring
     time (docs/quality.md measures what it buys)."""
+    cross_fit: bool = False
+    """With ``ensemble >= 2``: member k holds out its own ``holdout`` share (drawn with seed
+    ``seed + k``) instead of all members sharing one, so between them the encoders train on
+    nearly every post, and the stack, its thresholds and the urgency blend are fitted on every
+    post some member held out, each scored by the members that did not train on it."""
     quantize: bool = False
     """Store the encoder with dynamic int8 weights (smaller, faster on CPU; measure quality)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """``auto``: a CUDA device when torch sees one, else the CPU."""
     threads: int | None = Field(None, ge=1)
     """CPU threads for fine-tuning and scoring (default: all cores)."""
+
+    @model_validator(mode="after")
+    def _cross_fit_needs_members(self) -> EncoderParams:
+        if self.cross_fit and self.ensemble < 2:
+            raise ValueError(
+                "cross_fit needs at least 2 encoders to hold out different posts: set "
+                f"ensemble to 2 or more (got {self.ensemble}), or cross_fit to false"
+            )
+        return self
 
 
 class BoundedParams(_Strict):

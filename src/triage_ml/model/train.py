@@ -336,20 +336,25 @@ def _fit_encoder_stack(
     linear_thresholds: np.ndarray,
 ) -> dict:
     """Fine-tune the encoder on most training posts; fit the stack, its thresholds and the
-    urgency blend on the held-out rest (scores neither model trained on)."""
+    urgency blend on the held-out rest (scores neither model trained on).
+
+    With ``train.encoder.cross_fit`` each of the ensemble's encoders holds out its own share,
+    and the held-out rest is every post some encoder held out, scored by those that did."""
     from triage_ml._extras import require
 
     require("torch", "finetune", "training the encoder model (train.model: encoder)")
     require("onnxruntime", "encoder", "scoring the encoder model")
-    from triage_ml.model.encoder.ensemble import fine_tune_members
+    from triage_ml.model.encoder.ensemble import fine_tune_cross_fitted, fine_tune_members
     from triage_ml.model.encoder.finetune import EncoderSettings
     from triage_ml.model.encoder.inputs import encoder_meta, training_channels
     from triage_ml.model.encoder.runtime import EncoderRuntime
     from triage_ml.model.stack import fit_stack, fit_urgency_blend, stack_proba
 
     p = params.train.encoder
-    fit_idx, held = holdout_split(Y, p.holdout, p.seed)
-    channels = training_channels(frame.iloc[fit_idx])
+    holdout_seeds = [p.seed + k for k in range(p.ensemble)] if p.cross_fit else [p.seed]
+    splits = [holdout_split(Y, p.holdout, seed) for seed in holdout_seeds]
+    trained_on = np.unique(np.concatenate([fit_rows for fit_rows, _ in splits]))
+    channels = training_channels(frame.iloc[trained_on])
     meta = encoder_meta(frame, channels)
     texts = frame["text"].astype(str).tolist()
     urgency = frame["urgency"].to_numpy(dtype=float)
@@ -364,25 +369,53 @@ def _fit_encoder_stack(
         urgency_weight=p.urgency_weight,
         device=None if p.device == "auto" else p.device,
     )
-    what = "the encoder" if p.ensemble == 1 else f"{p.ensemble} encoders"
-    progress(f"fine-tuning {what} on {len(fit_idx)} posts ({len(held)} held out)")
-    onnx_bytes, tokenizer_json, config = fine_tune_members(
-        [texts[i] for i in fit_idx],
-        meta[fit_idx],
-        Y[fit_idx],
-        urgency[fit_idx],
-        exclusive=exclusive,
-        label_names=list(params.labels.names),
-        settings=settings,
-        members=p.ensemble,
-        progress=progress,
-    )
-    encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
-    if p.quantize:
-        encoder = encoder.quantized()
+    if p.cross_fit:
+        progress(
+            f"fine-tuning {p.ensemble} encoders, each holding out its own {p.holdout:.0%} "
+            f"of {len(Y)} posts"
+        )
+        crossed = fine_tune_cross_fitted(
+            texts,
+            meta,
+            Y,
+            urgency,
+            fit_rows=[fit_rows for fit_rows, _ in splits],
+            exclusive=exclusive,
+            label_names=list(params.labels.names),
+            settings=settings,
+            quantize=p.quantize,
+            progress=progress,
+        )
+        onnx_bytes, tokenizer_json, config = (
+            crossed.onnx_bytes,
+            crossed.tokenizer_json,
+            crossed.config,
+        )
+        held, encoded, encoded_urgency = crossed.held, crossed.logits, crossed.urgency
+        encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
+        if p.quantize:
+            encoder = encoder.quantized()
+    else:
+        fit_idx, held = splits[0]
+        what = "the encoder" if p.ensemble == 1 else f"{p.ensemble} encoders"
+        progress(f"fine-tuning {what} on {len(fit_idx)} posts ({len(held)} held out)")
+        onnx_bytes, tokenizer_json, config = fine_tune_members(
+            [texts[i] for i in fit_idx],
+            meta[fit_idx],
+            Y[fit_idx],
+            urgency[fit_idx],
+            exclusive=exclusive,
+            label_names=list(params.labels.names),
+            settings=settings,
+            members=p.ensemble,
+            progress=progress,
+        )
+        encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
+        if p.quantize:
+            encoder = encoder.quantized()
+        encoded, encoded_urgency = encoder.logits([texts[i] for i in held], meta[held])
 
-    progress("stacking the encoder with the linear model on the held-out posts")
-    encoded, encoded_urgency = encoder.logits([texts[i] for i in held], meta[held])
+    progress(f"stacking the encoder with the linear model on {len(held)} held-out posts")
     balanced = params.train.classifier.class_weight == "balanced"
     stack = fit_stack(linear_oof[held], encoded, Y[held], exclusive, balanced)
     if exclusive:
@@ -404,10 +437,10 @@ def _fit_encoder_stack(
 
     blend = None
     known = ~np.isnan(urgency)
-    fit_known, held_known = fit_idx[known[fit_idx]], held[known[held]]
-    if len(fit_known) >= 10 and len(held_known) >= 5 and config.get("urgency_trained"):
-        ridge = Ridge(alpha=params.train.urgency.alpha).fit(X[fit_known], urgency[fit_known])
-        linear_urgency = np.clip(ridge.predict(X[held_known]), 0, 1)
+    held_known = held[known[held]]
+    enough = all(known[fit_rows].sum() >= 10 for fit_rows, _ in splits)
+    if enough and len(held_known) >= 5 and config.get("urgency_trained"):
+        linear_urgency = _held_out_ridge(X, urgency, splits, held_known, params.train.urgency.alpha)
         where = np.searchsorted(held, held_known)
         blend = fit_urgency_blend(linear_urgency, encoded_urgency[where], urgency[held_known])
     return {
@@ -418,3 +451,21 @@ def _fit_encoder_stack(
         "calibration": calibration,
         "thresholds": thresholds,
     }
+
+
+def _held_out_ridge(
+    X, urgency: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, alpha
+) -> np.ndarray:
+    """The linear urgency of ``rows`` (known urgency, each held out by some split), each from
+    the ridge fitted on the fit rows of the splits that held it out (their mean), in [0, 1]."""
+    known = ~np.isnan(urgency)
+    total, count = np.zeros(len(rows)), np.zeros(len(rows))
+    for fit_rows, held_rows in splits:
+        mine = np.isin(rows, held_rows)
+        if not mine.any():
+            continue
+        fit_known = fit_rows[known[fit_rows]]
+        ridge = Ridge(alpha=alpha).fit(X[fit_known], urgency[fit_known])
+        total[mine] += np.clip(ridge.predict(X[rows[mine]]), 0, 1)
+        count[mine] += 1
+    return total / count

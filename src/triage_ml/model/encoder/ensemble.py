@@ -6,6 +6,11 @@ urgency, so the bundle, the runtime and the stack see a single encoder with the 
 signature.  Averaging logits (not probabilities) keeps the graph to one ``Mean`` per output;
 for a softmax set it is the normalised geometric mean of the members' probabilities.
 
+``fine_tune_cross_fitted`` (``train.encoder.cross_fit``) trains member k on its own rows
+instead, and scores every post some member did not train on with the members that did not: the
+stack is then fitted on those held-out scores.  Members trained on different rows share the
+whole history's metadata standardisation, as the merged graph is scored with one config.
+
 The merged graph costs N times the scoring of one member; onnx is needed only here, at
 training time (the runtime reads the merged graph with onnxruntime alone).
 """
@@ -21,10 +26,12 @@ import numpy as np
 from triage_ml.model.encoder.finetune import EncoderSettings, fine_tune
 from triage_ml.model.encoder.runtime import EncoderRuntime
 
-__all__ = ["fine_tune_members", "merge_members"]
+__all__ = ["CrossFitted", "fine_tune_cross_fitted", "fine_tune_members", "merge_members"]
 
 INPUTS = ("input_ids", "attention_mask", "meta")
 OUTPUTS = ("label_logits", "urgency")
+# what the runtime reads from the config before the graph runs (tokens, metadata scaling)
+SHARED_CONFIG = ("label_names", "exclusive", "max_length", "n_meta", "meta_mean", "meta_scale")
 
 
 def _signature(model) -> dict[str, Any]:
@@ -136,48 +143,174 @@ def fine_tune_members(
     """
     if members < 1:
         raise ValueError(f"members must be at least 1, got {members}")
+    everything = np.arange(len(texts))
+    graphs, configs, tokenizer_json = _fine_tune_each(
+        texts, meta, Y, urgency, [everything] * members, exclusive, label_names, settings, progress
+    )
+    if members == 1:
+        return graphs[0], tokenizer_json, configs[0]
+    merged, config = _merge_checked(graphs, configs, tokenizer_json, texts, meta, settings)
+    (progress or (lambda _msg: None))(
+        f"merged {members} encoders into one graph ({len(merged) / 1e6:.1f} MB)"
+    )
+    return merged, tokenizer_json, config
+
+
+@dataclasses.dataclass
+class CrossFitted:
+    """What ``fine_tune_cross_fitted`` returns: the merged graph (as ``fine_tune_members``) and
+    each held-out post's scores from the members that did not train on it."""
+
+    onnx_bytes: bytes
+    tokenizer_json: str
+    config: dict[str, Any]
+    held: np.ndarray
+    """Sorted row indices held out by at least one member."""
+    logits: np.ndarray
+    """``(len(held), labels)``: the mean label logits of the members that held each row out."""
+    urgency: np.ndarray
+    """``(len(held),)``: their mean urgency."""
+
+
+def fine_tune_cross_fitted(
+    texts: Sequence[str],
+    meta: np.ndarray | None,
+    Y: np.ndarray,
+    urgency: np.ndarray | None,
+    *,
+    fit_rows: Sequence[np.ndarray],
+    exclusive: bool,
+    label_names: Sequence[str],
+    settings: EncoderSettings,
+    quantize: bool = False,
+    progress: Callable[[str], None] | None = print,
+) -> CrossFitted:
+    """One encoder per entry of ``fit_rows`` (seeds ``settings.seed``, ``+1``, ...), member k
+    fine-tuned on the rows ``fit_rows[k]`` only, merged into one graph as ``fine_tune_members``.
+
+    Every row outside some member's ``fit_rows`` is then scored by the members that did not
+    train on it (int8 members when ``quantize``, as the bundle will score): held-out scores for
+    a stack fitted on many more posts than one shared holdout, from encoders that between them
+    trained on nearly every post."""
+    if len(fit_rows) < 2:
+        raise ValueError(f"cross-fitting needs at least 2 members, got {len(fit_rows)}")
+    n = len(texts)
+    graphs, configs, tokenizer_json = _fine_tune_each(
+        texts, meta, Y, urgency, fit_rows, exclusive, label_names, settings, progress
+    )
+    merged, config = _merge_checked(graphs, configs, tokenizer_json, texts, meta, settings)
+    texts = [str(t) for t in texts]
+    meta_rows = None if meta is None else np.asarray(meta, np.float32).reshape(n, -1)
+    logit_sum = np.zeros((n, len(label_names)))
+    urgency_sum = np.zeros(n)
+    scored = np.zeros(n, dtype=int)
+    for k, (graph, member_config, rows) in enumerate(zip(graphs, configs, fit_rows, strict=True)):
+        held = np.setdiff1d(np.arange(n), rows)
+        if not len(held):
+            continue
+        (progress or (lambda _msg: None))(
+            f"encoder {k + 1} of {len(graphs)} scores its {len(held)} held-out posts"
+        )
+        runtime = EncoderRuntime(graph, tokenizer_json, member_config, threads=settings.threads)
+        if quantize:
+            runtime = runtime.quantized()
+        logits, urg = runtime.logits(
+            [texts[i] for i in held], None if meta_rows is None else meta_rows[held]
+        )
+        logit_sum[held] += logits
+        urgency_sum[held] += urg
+        scored[held] += 1
+    held = np.flatnonzero(scored)
+    config["ensemble"]["holdouts"] = {
+        "fit_rows": [len(rows) for rows in fit_rows],
+        "held_out_rows": int(len(held)),
+        "combine": "each held-out post scored by the members that did not train on it",
+    }
+    return CrossFitted(
+        onnx_bytes=merged,
+        tokenizer_json=tokenizer_json,
+        config=config,
+        held=held,
+        logits=logit_sum[held] / scored[held, None],
+        urgency=urgency_sum[held] / scored[held],
+    )
+
+
+def _fine_tune_each(
+    texts: Sequence[str],
+    meta: np.ndarray | None,
+    Y: np.ndarray,
+    urgency: np.ndarray | None,
+    fit_rows: Sequence[np.ndarray],
+    exclusive: bool,
+    label_names: Sequence[str],
+    settings: EncoderSettings,
+    progress: Callable[[str], None] | None,
+) -> tuple[list[bytes], list[dict[str, Any]], str]:
+    """``fine_tune`` member k (seed ``settings.seed + k``) on the rows ``fit_rows[k]``."""
+    members = len(fit_rows)
     if members > 1:
         from triage_ml._extras import require
 
         require("onnx", "finetune", "merging encoders (train.encoder.ensemble)")
     say = progress or (lambda _msg: None)
+    meta_rows = None if meta is None else np.asarray(meta)
     graphs: list[bytes] = []
     configs: list[dict[str, Any]] = []
     tokenizer_json = ""
-    for k in range(members):
+    for k, rows in enumerate(fit_rows):
         seed = settings.seed + k
         if members > 1:
-            say(f"encoder {k + 1} of {members} (seed {seed})")
+            say(f"encoder {k + 1} of {members} (seed {seed}, {len(rows)} posts)")
+        everything = len(rows) == len(texts)
         onnx_bytes, tokenizer_json, config = fine_tune(
-            texts,
-            meta,
-            Y,
-            urgency,
+            texts if everything else [texts[i] for i in rows],
+            meta_rows if everything or meta_rows is None else meta_rows[rows],
+            Y if everything else Y[rows],
+            urgency if everything or urgency is None else np.asarray(urgency)[rows],
             exclusive=exclusive,
             label_names=label_names,
             settings=dataclasses.replace(settings, seed=seed),
             progress=progress,
+            meta_reference=None if everything else meta_rows,
         )
         graphs.append(onnx_bytes)
         configs.append(config)
-    if members == 1:
-        return graphs[0], tokenizer_json, configs[0]
+    return graphs, configs, tokenizer_json
 
+
+def _merge_checked(
+    graphs: list[bytes],
+    configs: list[dict[str, Any]],
+    tokenizer_json: str,
+    texts: Sequence[str],
+    meta: np.ndarray | None,
+    settings: EncoderSettings,
+) -> tuple[bytes, dict[str, Any]]:
+    """The merged graph and its config, checked against the mean of the members' outputs on a
+    few posts, within ``settings.parity_tol``."""
+    for key in SHARED_CONFIG:
+        values = [c.get(key) for c in configs]
+        if any(v != values[0] for v in values[1:]):
+            raise ValueError(
+                f"the encoders disagree on {key!r} ({values}): the merged graph is scored "
+                "with one config, so every member needs the same"
+            )
     merged = merge_members(graphs)
     config = {
         **configs[0],
         "train_seconds": round(sum(c["train_seconds"] for c in configs), 2),
         "onnx_parity_max_abs_diff": max(c["onnx_parity_max_abs_diff"] for c in configs),
     }
-    texts = [str(t) for t in texts]
     k = min(8, len(texts))
+    probe = [str(t) for t in texts[:k]]
     probe_meta = None if meta is None else np.asarray(meta, np.float32).reshape(len(texts), -1)[:k]
     outputs = [
-        EncoderRuntime(g, tokenizer_json, c, threads=settings.threads).logits(texts[:k], probe_meta)
+        EncoderRuntime(g, tokenizer_json, c, threads=settings.threads).logits(probe, probe_meta)
         for g, c in zip(graphs, configs, strict=True)
     ]
     logits, urg = EncoderRuntime(merged, tokenizer_json, config, threads=settings.threads).logits(
-        texts[:k], probe_meta
+        probe, probe_meta
     )
     diff = max(
         float(np.abs(logits - np.mean([o[0] for o in outputs], axis=0)).max(initial=0.0)),
@@ -189,11 +322,10 @@ def fine_tune_members(
             f"(> {settings.parity_tol:.0e})"
         )
     config["ensemble"] = {
-        "members": members,
+        "members": len(graphs),
         "seeds": [c["settings"]["seed"] for c in configs],
         "train_seconds": [c["train_seconds"] for c in configs],
         "parity_max_abs_diff": diff,
         "combine": "mean of label logits and of urgency",
     }
-    say(f"merged {members} encoders into one graph ({len(merged) / 1e6:.1f} MB)")
-    return merged, tokenizer_json, config
+    return merged, config

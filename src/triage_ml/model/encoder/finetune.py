@@ -120,13 +120,17 @@ def _length_bucketed_batches(
     return [batches[i] for i in order]
 
 
-def _standardise(meta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _standardise(
+    meta: np.ndarray, reference: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``meta`` standardised by the mean and scale of ``reference`` (default: ``meta``)."""
     import warnings
 
+    ref = meta if reference is None else reference
     with warnings.catch_warnings():  # a column absent from the whole history is all NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(meta, axis=0) if meta.shape[1] else np.zeros(0)
-        scale = np.nanstd(meta, axis=0) if meta.shape[1] else np.ones(0)
+        mean = np.nanmean(ref, axis=0) if ref.shape[1] else np.zeros(0)
+        scale = np.nanstd(ref, axis=0) if ref.shape[1] else np.ones(0)
     mean = np.nan_to_num(mean, nan=0.0)
     scale = np.where(np.nan_to_num(scale, nan=0.0) > 1e-12, scale, 1.0)  # constant columns
     z = np.nan_to_num((meta - mean) / scale, nan=0.0)
@@ -143,6 +147,7 @@ def fine_tune(
     label_names: Sequence[str],
     settings: EncoderSettings | None = None,
     progress: Callable[[str], None] | None = print,
+    meta_reference: np.ndarray | None = None,
 ) -> tuple[bytes, str, dict[str, Any]]:
     """Fine-tune the encoder end to end and export it to ONNX.
 
@@ -151,6 +156,9 @@ def fine_tune(
     texts : n posts.
     meta : float n x m metadata (m may be 0 or ``None``); standardised here,
         mean/scale stored in the config so the runtime applies the same.
+    meta_reference : metadata rows (same columns) whose mean/scale standardise ``meta``
+        instead of its own: encoders trained on different posts then share one
+        standardisation, as the merged graph of an ensemble needs.
     Y : n x L 0/1 matrix. Multi-label -> sigmoid heads + BCE with
         pos_weight = neg/pos (clipped); ``exclusive`` -> one-hot, softmax head +
         class-balanced cross-entropy.
@@ -174,7 +182,12 @@ def fine_tune(
         if meta is None
         else np.asarray(meta, np.float64).reshape(n, -1)
     )
-    meta_z, meta_mean, meta_scale = _standardise(meta)
+    reference = (
+        None
+        if meta_reference is None
+        else np.asarray(meta_reference, np.float64).reshape(-1, meta.shape[1])
+    )
+    meta_z, meta_mean, meta_scale = _standardise(meta, reference)
     urg = (
         np.full(n, np.nan, np.float32)
         if urgency is None
