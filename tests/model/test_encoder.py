@@ -180,41 +180,66 @@ def test_cross_fitted_members_score_only_the_posts_they_did_not_train_on(multila
     Y = np.stack([y, 1 - y], axis=1)
     urgency = (y * 0.8).astype(np.float32)
     options = dict(exclusive=False, label_names=["complaint", "praise"], progress=None)
-    # member 0 trains on posts 0-29, member 1 on 10-39: each is the only one to hold a tenth out
+    # member 0 trains on posts 0-29, member 1 on 10-34: 0-9 are held out by member 1 alone,
+    # 30-34 by member 0 alone, 35-39 by both
+    fit_rows = [np.arange(0, 30), np.arange(10, 35)]
     crossed = fine_tune_cross_fitted(
-        texts,
-        meta,
-        Y,
-        urgency,
-        fit_rows=[np.arange(0, 30), np.arange(10, 40)],
-        settings=SETTINGS,
-        **options,
+        texts, meta, Y, urgency, fit_rows=fit_rows, settings=SETTINGS, **options
     )
     np.testing.assert_array_equal(crossed.held, np.r_[0:10, 30:40])
-    assert crossed.config["ensemble"]["holdouts"]["held_out_rows"] == 20
+    holdouts = crossed.config["ensemble"]["holdouts"]
+    assert holdouts["held_out_posts"] == 20
+    assert holdouts["held_out_posts_by_scoring_members"] == {"1": 15, "2": 5}
     assert crossed.config["ensemble"]["seeds"] == [0, 1]
-    # posts 30-39 are scored by member 0 alone: the same encoder fine-tuned apart on 0-29, its
-    # metadata standardised as the whole history's (one scaling serves the merged graph)
-    first = fine_tune(
-        texts[:30],
-        meta[:30],
-        Y[:30],
-        urgency[:30],
-        settings=SETTINGS,
-        meta_reference=meta,
-        **options,
-    )
-    assert first[2]["meta_mean"] == crossed.config["meta_mean"] != _own_mean(meta[:30])
-    own = EncoderRuntime(*first, threads=1).logits(texts[30:], meta[30:])
-    np.testing.assert_allclose(crossed.logits[10:], own[0], atol=1e-4)
-    np.testing.assert_allclose(crossed.urgency[10:], own[1], atol=1e-4)
-    # the bundle's graph is the mean of both members, so it differs on those posts
-    merged = EncoderRuntime(crossed.onnx_bytes, crossed.tokenizer_json, crossed.config)
-    assert np.abs(merged.logits(texts[30:], meta[30:])[0] - own[0]).max() > 1e-3
-    with pytest.raises(ValueError, match="at least 2 members"):
-        fine_tune_cross_fitted(
-            texts, meta, Y, urgency, fit_rows=[np.arange(30)], settings=SETTINGS, **options
+    # each member fine-tuned apart on its rows (seeds 0 and 1), its metadata standardised as
+    # the whole history's (one scaling serves the merged graph)
+    alone = []
+    for seed, rows in enumerate(fit_rows):
+        member = fine_tune(
+            [texts[i] for i in rows],
+            meta[rows],
+            Y[rows],
+            urgency[rows],
+            settings=dataclasses.replace(SETTINGS, seed=seed),
+            meta_reference=meta,
+            **options,
         )
+        assert member[2]["meta_mean"] == crossed.config["meta_mean"] != _own_mean(meta[rows])
+        alone.append(EncoderRuntime(*member, threads=1).logits(texts, meta))
+    (first, first_urgency), (second, second_urgency) = alone
+    assert np.abs(first - second).max() > 1e-3
+    expected = np.r_[second[0:10], first[30:35], (first[35:40] + second[35:40]) / 2]
+    np.testing.assert_allclose(crossed.logits, expected, atol=1e-4)
+    expected_urgency = np.r_[
+        second_urgency[0:10],
+        first_urgency[30:35],
+        (first_urgency[35:40] + second_urgency[35:40]) / 2,
+    ]
+    np.testing.assert_allclose(crossed.urgency, expected_urgency, atol=1e-4)
+    # the bundle's graph is the mean of both members on every post
+    merged = EncoderRuntime(crossed.onnx_bytes, crossed.tokenizer_json, crossed.config)
+    np.testing.assert_allclose(merged.logits(texts, meta)[0], (first + second) / 2, atol=1e-4)
+
+
+def test_cross_fitting_refuses_rows_it_cannot_hold_out(multilabel):
+    from triage_ml.model.encoder.ensemble import fine_tune_cross_fitted
+
+    texts, y, meta, *_ = multilabel
+    Y = np.stack([y, 1 - y], axis=1)
+    options = dict(exclusive=False, label_names=["complaint", "praise"], progress=None)
+    for fit_rows, message in [
+        ([np.arange(30)], "at least 2 members"),
+        (
+            [np.arange(30), np.r_[0:20, 5]],
+            r"fit_rows\[1\] must be distinct row numbers in \[0, 40\)",
+        ),
+        ([np.arange(30), np.arange(10, 41)], r"fit_rows\[1\] must be distinct"),
+        ([np.arange(40), np.arange(40)], "no post is held out"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fine_tune_cross_fitted(
+                texts, meta, Y, None, fit_rows=fit_rows, settings=SETTINGS, **options
+            )
 
 
 def _tiny(n_labels: int = 2, n_meta: int = 3, opset: int = 17, scale: float = 1.0) -> bytes:
@@ -482,7 +507,7 @@ def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
     fitted_on = []
 
     def recording_fit_stack(lin, enc, Y, *args, **kwargs):
-        fitted_on.append(len(Y))
+        fitted_on.append(Y)
         return stack_fit(lin, enc, Y, *args, **kwargs)
 
     stack_fit = stack.fit_stack
@@ -504,7 +529,10 @@ def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
     held = [holdout_split(labels, 0.15, seed)[1] for seed in (5, 6)]
     union = np.union1d(*held)
     assert len(union) > max(len(h) for h in held)
-    assert fitted_on == [len(union)]
+    # the stack is fitted once, on those posts' labels, in row order
+    assert len(fitted_on) == 1
+    np.testing.assert_array_equal(fitted_on[0], labels[union])
     recorded = tri.encoder.config["ensemble"]
-    assert recorded["seeds"] == [5, 6] and recorded["holdouts"]["held_out_rows"] == len(union)
+    assert recorded["seeds"] == [5, 6] and recorded["holdouts"]["held_out_posts"] == len(union)
+    assert recorded["holdouts"]["fit_posts"] == [len(history) - len(h) for h in held]
     assert np.isfinite(tri.predict_proba(history.tail(10))).all()

@@ -166,3 +166,24 @@ def test_repository_params_file_is_valid() -> None:
 
     params = load_params(Path(__file__).resolve().parents[2] / "params.yaml")
     assert params.labels.names == ("complaint", "sales_lead", "product_review", "influencer")
+
+
+def test_held_out_ridge_predicts_each_post_from_the_splits_that_held_it_out() -> None:
+    from sklearn.linear_model import Ridge
+
+    from triage_ml.model.train import _held_out_ridge
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    urgency = np.clip(0.5 + 0.1 * X[:, 0], 0, 1)
+    urgency[[3, 25]] = np.nan  # unknown urgency: never fitted on
+    splits = [(np.arange(0, 20), np.arange(20, 30)), (np.arange(10, 25), np.r_[0:10, 25:30])]
+    rows = np.r_[0:3, 20:25, 26:30]  # known urgency, held out by split 1, split 0, both
+
+    def ridge(fit_rows):
+        fit_rows = fit_rows[~np.isnan(urgency[fit_rows])]
+        return Ridge(alpha=2.0).fit(X[fit_rows], urgency[fit_rows])
+
+    first, second = (np.clip(ridge(f).predict(X[rows]), 0, 1) for f, _ in splits)
+    expected = np.r_[second[:3], first[3:8], (first[8:] + second[8:]) / 2]
+    np.testing.assert_allclose(_held_out_ridge(X, urgency, splits, rows, 2.0), expected)

@@ -151,9 +151,9 @@ class EncoderParams(_Strict):
     """Weight of the urgency head's loss beside the label loss (multi-task)."""
     seed: int = 0
     ensemble: int = Field(1, ge=1, le=8)
-    """Encoders fine-tuned on the same posts with seeds ``seed``, ``seed + 1``, ... and served
-    as one graph averaging their logits and urgency: N times the training and the scoring
-    time (docs/quality.md measures what it buys)."""
+    """Encoders fine-tuned with seeds ``seed``, ``seed + 1``, ... (on the same posts unless
+    ``cross_fit``) and served as one graph averaging their logits and urgency: N times the
+    training and the scoring time (docs/quality.md measures what it buys)."""
     cross_fit: bool = False
     """With ``ensemble >= 2``: member k holds out its own ``holdout`` share (drawn with seed
     ``seed + k``) instead of all members sharing one, so between them the encoders train on

@@ -12,7 +12,9 @@ The recipe:
 With ``train.model: encoder`` (:func:`_fit_encoder_stack`), a sentence encoder is fine-tuned on
 most of the training posts (labels and urgency jointly); on the rest, which neither model
 trained on, a small stack combines its logits with the linear model's out-of-fold logits and is
-at the same time the calibration; thresholds are chosen there too.
+at the same time the calibration; thresholds are chosen there too. With
+``train.encoder.cross_fit`` an ensemble's encoders each hold out their own share, and the stack
+is fitted on every post some encoder held out.
 """
 
 from __future__ import annotations
@@ -441,7 +443,7 @@ def _fit_encoder_stack(
     enough = all(known[fit_rows].sum() >= 10 for fit_rows, _ in splits)
     if enough and len(held_known) >= 5 and config.get("urgency_trained"):
         linear_urgency = _held_out_ridge(X, urgency, splits, held_known, params.train.urgency.alpha)
-        where = np.searchsorted(held, held_known)
+        where = np.flatnonzero(known[held])
         blend = fit_urgency_blend(linear_urgency, encoded_urgency[where], urgency[held_known])
     return {
         "encoder": encoder,

@@ -13,6 +13,7 @@ __getattr__, __dir__ = lazy_exports(
         "fine_tune": ".finetune",
         "default_model_dir": ".finetune",
         "fine_tune_members": ".ensemble",
+        "fine_tune_cross_fitted": ".ensemble",
         "merge_members": ".ensemble",
     },
 )

@@ -189,12 +189,22 @@ def fine_tune_cross_fitted(
     fine-tuned on the rows ``fit_rows[k]`` only, merged into one graph as ``fine_tune_members``.
 
     Every row outside some member's ``fit_rows`` is then scored by the members that did not
-    train on it (int8 members when ``quantize``, as the bundle will score): held-out scores for
-    a stack fitted on many more posts than one shared holdout, from encoders that between them
-    trained on nearly every post."""
+    train on it (int8 members when ``quantize``, as the bundle's weights will be): held-out
+    scores for a stack fitted on many more posts than one shared holdout, from encoders that
+    between them trained on nearly every post.  Most held-out posts are scored by one member
+    while the bundle scores the mean of all of them, whose logits spread a little less: the
+    stack is fitted on somewhat wider scores than it serves (``config["ensemble"]["holdouts"]``
+    counts the posts by how many members scored them)."""
     if len(fit_rows) < 2:
         raise ValueError(f"cross-fitting needs at least 2 members, got {len(fit_rows)}")
     n = len(texts)
+    fit_rows = [np.asarray(rows, dtype=int) for rows in fit_rows]
+    for k, rows in enumerate(fit_rows):
+        distinct = len(np.unique(rows)) == len(rows)
+        if not distinct or (len(rows) and not 0 <= rows.min() <= rows.max() < n):
+            raise ValueError(f"fit_rows[{k}] must be distinct row numbers in [0, {n})")
+    if all(len(rows) == n for rows in fit_rows):
+        raise ValueError("every member trains on every post: no post is held out to stack on")
     graphs, configs, tokenizer_json = _fine_tune_each(
         texts, meta, Y, urgency, fit_rows, exclusive, label_names, settings, progress
     )
@@ -205,25 +215,32 @@ def fine_tune_cross_fitted(
     urgency_sum = np.zeros(n)
     scored = np.zeros(n, dtype=int)
     for k, (graph, member_config, rows) in enumerate(zip(graphs, configs, fit_rows, strict=True)):
-        held = np.setdiff1d(np.arange(n), rows)
-        if not len(held):
+        member_held = np.setdiff1d(np.arange(n), rows)
+        if not len(member_held):
             continue
         (progress or (lambda _msg: None))(
-            f"encoder {k + 1} of {len(graphs)} scores its {len(held)} held-out posts"
+            f"encoder {k + 1} of {len(graphs)} scores its {len(member_held)} held-out posts"
         )
         runtime = EncoderRuntime(graph, tokenizer_json, member_config, threads=settings.threads)
         if quantize:
             runtime = runtime.quantized()
         logits, urg = runtime.logits(
-            [texts[i] for i in held], None if meta_rows is None else meta_rows[held]
+            [texts[i] for i in member_held],
+            None if meta_rows is None else meta_rows[member_held],
         )
-        logit_sum[held] += logits
-        urgency_sum[held] += urg
-        scored[held] += 1
+        logit_sum[member_held] += logits
+        urgency_sum[member_held] += urg
+        scored[member_held] += 1
     held = np.flatnonzero(scored)
+    by_members = np.bincount(scored[held], minlength=len(fit_rows) + 1)
     config["ensemble"]["holdouts"] = {
-        "fit_rows": [len(rows) for rows in fit_rows],
-        "held_out_rows": int(len(held)),
+        "fit_posts": [len(rows) for rows in fit_rows],
+        "held_out_posts": int(len(held)),
+        # the stack sees means of this many members; the bundle scores the mean of all N,
+        # whose logits spread a little less (averaging)
+        "held_out_posts_by_scoring_members": {
+            str(m): int(c) for m, c in enumerate(by_members) if m and c
+        },
         "combine": "each held-out post scored by the members that did not train on it",
     }
     return CrossFitted(
@@ -262,7 +279,7 @@ def _fine_tune_each(
         seed = settings.seed + k
         if members > 1:
             say(f"encoder {k + 1} of {members} (seed {seed}, {len(rows)} posts)")
-        everything = len(rows) == len(texts)
+        everything = np.array_equal(rows, np.arange(len(texts)))
         onnx_bytes, tokenizer_json, config = fine_tune(
             texts if everything else [texts[i] for i in rows],
             meta_rows if everything or meta_rows is None else meta_rows[rows],
@@ -301,6 +318,8 @@ def _merge_checked(
         **configs[0],
         "train_seconds": round(sum(c["train_seconds"] for c in configs), 2),
         "onnx_parity_max_abs_diff": max(c["onnx_parity_max_abs_diff"] for c in configs),
+        # a member whose posts had no known urgency would average an untrained head in
+        "urgency_trained": all(c.get("urgency_trained") for c in configs),
     }
     k = min(8, len(texts))
     probe = [str(t) for t in texts[:k]]

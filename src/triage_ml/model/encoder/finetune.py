@@ -185,7 +185,7 @@ def fine_tune(
     reference = (
         None
         if meta_reference is None
-        else np.asarray(meta_reference, np.float64).reshape(-1, meta.shape[1])
+        else np.asarray(meta_reference, np.float64).reshape(len(meta_reference), meta.shape[1])
     )
     meta_z, meta_mean, meta_scale = _standardise(meta, reference)
     urg = (
