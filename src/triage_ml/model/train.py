@@ -341,7 +341,8 @@ def _fit_encoder_stack(
     urgency blend on the held-out rest (scores neither model trained on).
 
     With ``train.encoder.cross_fit`` each of the ensemble's encoders holds out its own share,
-    and the held-out rest is every post some encoder held out, scored by those that did."""
+    and the held-out rest is every post some encoder held out, scored by the encoders that held
+    it out."""
     from triage_ml._extras import require
 
     require("torch", "finetune", "training the encoder model (train.model: encoder)")
