@@ -198,6 +198,7 @@ def fine_tune_cross_fitted(
     if len(fit_rows) < 2:
         raise ValueError(f"cross-fitting needs at least 2 members, got {len(fit_rows)}")
     n = len(texts)
+    say = progress or (lambda _msg: None)
     fit_rows = [np.asarray(rows, dtype=int) for rows in fit_rows]
     for k, rows in enumerate(fit_rows):
         distinct = len(np.unique(rows)) == len(rows)
@@ -218,9 +219,7 @@ def fine_tune_cross_fitted(
         member_held = np.setdiff1d(np.arange(n), rows)
         if not len(member_held):
             continue
-        (progress or (lambda _msg: None))(
-            f"encoder {k + 1} of {len(graphs)} scores its {len(member_held)} held-out posts"
-        )
+        say(f"encoder {k + 1} of {len(graphs)} scores its {len(member_held)} held-out posts")
         runtime = EncoderRuntime(graph, tokenizer_json, member_config, threads=settings.threads)
         if quantize:
             runtime = runtime.quantized()
@@ -272,6 +271,7 @@ def _fine_tune_each(
         require("onnx", "finetune", "merging encoders (train.encoder.ensemble)")
     say = progress or (lambda _msg: None)
     meta_rows = None if meta is None else np.asarray(meta)
+    Y, urgency = np.asarray(Y), None if urgency is None else np.asarray(urgency)
     graphs: list[bytes] = []
     configs: list[dict[str, Any]] = []
     tokenizer_json = ""
@@ -279,17 +279,17 @@ def _fine_tune_each(
         seed = settings.seed + k
         if members > 1:
             say(f"encoder {k + 1} of {members} (seed {seed}, {len(rows)} posts)")
-        everything = np.array_equal(rows, np.arange(len(texts)))
+        # the metadata is standardised as all the posts' (the same when rows are all of them)
         onnx_bytes, tokenizer_json, config = fine_tune(
-            texts if everything else [texts[i] for i in rows],
-            meta_rows if everything or meta_rows is None else meta_rows[rows],
-            Y if everything else Y[rows],
-            urgency if everything or urgency is None else np.asarray(urgency)[rows],
+            [texts[i] for i in rows],
+            None if meta_rows is None else meta_rows[rows],
+            Y[rows],
+            None if urgency is None else urgency[rows],
             exclusive=exclusive,
             label_names=label_names,
             settings=dataclasses.replace(settings, seed=seed),
             progress=progress,
-            meta_reference=None if everything else meta_rows,
+            meta_reference=meta_rows,
         )
         graphs.append(onnx_bytes)
         configs.append(config)
