@@ -21,7 +21,9 @@ published numbers. Why it is built this way:
 
 Modules: ``tasks`` (data sets, their conversion, params, folds), ``systems`` (ours, its encoder
 variants and the peers), ``harness`` (folds run, scored, summarised; :func:`run_suite`),
-``report`` (tables, plot), ``cli`` (the command with its progress display). The names below are
+``report`` (tables, plot), ``cli`` (the command with its progress display); selection tools
+on tuning seeds: ``ablation`` (one setting changed at a time), ``stack_forms`` (richer exclusive
+stacks on the same fitted encoder stacks); ``ensemble`` averages saved runs. The names below are
 re-exported for callers and tests; to replace a function for a test, patch it on the module
 that defines it (``benchmarks.quality.tasks.embeddings_missing``), where the harness looks it up.
 

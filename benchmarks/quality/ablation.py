@@ -87,6 +87,9 @@ VARIANTS: dict[str, Change] = {
     "encoder batch=8": {"encoder.batch_size": 8},
     "encoder lr=1e-4 + batch=8": {"encoder.learning_rate": 1e-4, "encoder.batch_size": 8},
     "encoder holdout=0.1": {"encoder.holdout": 0.1},
+    # the urgency head's share of the joint loss (multi-task with the level on severity)
+    "encoder urgency_weight=0": {"encoder.urgency_weight": 0.0},
+    "encoder urgency_weight=3": {"encoder.urgency_weight": 3.0},
 }
 
 #: variants that only mean something for one kind of label set

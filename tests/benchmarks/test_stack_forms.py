@@ -1,0 +1,87 @@
+"""The exclusive stack forms compared by ``benchmarks.quality.stack_forms``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from benchmarks.quality import stack_forms
+from benchmarks.quality.stack_forms import FORMS, PRODUCT, Form, fit_form
+from triage_ml.model.stack import fit_stack, stack_logits
+
+
+def _draws(rng: np.random.Generator, n: int, shift: np.ndarray, urgency_weight: np.ndarray):
+    """Held-out logits of two models and labels drawn from a softmax that also has a class
+    shift and an urgency term the two models' logits lack."""
+    k = len(shift)
+    truth = rng.normal(size=(n, k))
+    lin = truth + rng.normal(scale=1.0, size=(n, k))
+    enc = truth + rng.normal(scale=0.5, size=(n, k))
+    urgency = rng.uniform(size=n)
+    p = softmax(1.5 * truth + shift + np.outer(urgency, urgency_weight), axis=1)
+    y = (p.cumsum(axis=1) < rng.uniform(size=(n, 1))).sum(axis=1).clip(max=k - 1)
+    return lin, enc, urgency, y
+
+
+def test_the_product_form_is_the_product_stack() -> None:
+    rng = np.random.default_rng(0)
+    lin, enc, urgency, y = _draws(rng, 600, np.zeros(4), np.zeros(4))
+    Y = np.eye(4)[y]
+    weights = fit_stack(lin, enc, Y, exclusive=True, balanced=True)
+    ours = fit_form(FORMS[PRODUCT], lin, enc, urgency, y)(lin, enc, urgency)
+    np.testing.assert_allclose(ours, stack_logits(weights, lin, enc), atol=1e-4)
+
+
+def test_class_biases_recover_a_shift_the_models_miss() -> None:
+    rng = np.random.default_rng(1)
+    shift = np.array([1.0, 0.0, 0.0, -1.0])
+    lin, enc, urgency, y = _draws(rng, 6000, shift, np.zeros(4))
+    form = Form(bias=True)
+    z = fit_form(form, lin, enc, urgency, y, penalty=1e-6)(
+        np.zeros((1, 4)), np.zeros((1, 4)), np.zeros(1)
+    )[0]
+    # biases are the logits of an all-zero post; the balanced fit also removes the label
+    # frequencies the shift causes, so only the order and the sign of the ends are asserted
+    assert z[0] > z[1] and z[0] > z[2] and z[3] < z[1] and z[3] < z[2]
+
+
+def test_urgency_weights_follow_the_urgency_term() -> None:
+    rng = np.random.default_rng(2)
+    lin, enc, urgency, y = _draws(rng, 6000, np.zeros(4), np.array([-2.0, 0.0, 0.0, 2.0]))
+    f = fit_form(Form(urgency=True), lin, enc, urgency, y, penalty=1e-6)
+    zeros = np.zeros((2, 4))
+    z = f(zeros, zeros, np.array([0.0, 1.0]))
+    lift = z[1] - z[0]  # what a fully urgent post adds to each class's logit
+    # attenuated like any logistic fit on noisy inputs, but in the urgency term's direction
+    assert lift[3] - lift[0] > 1.0
+    assert lift[0] < min(lift[1], lift[2]) and lift[3] > max(lift[1], lift[2])
+
+
+def test_per_class_weights_fit_one_pair_per_class() -> None:
+    rng = np.random.default_rng(3)
+    lin, enc, urgency, y = _draws(rng, 3000, np.zeros(3), np.zeros(3))
+    # class 0 trusts only the linear model's logit: its encoder column is noise
+    enc[:, 0] = rng.normal(size=len(y))
+    f = fit_form(Form(per_class_weights=True), lin, enc, urgency, y)
+    only_enc = f(np.zeros((1, 3)), np.eye(3), np.zeros(1))  # enc one-hot per row
+    b = np.diag(only_enc)
+    assert b[0] < 0.5 * min(b[1], b[2])
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    spec = importlib.util.spec_from_file_location(
+        "quality_tests", Path(__file__).with_name("test_quality.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_datasets(tmp_path_factory.mktemp("datasets"))
+
+
+def test_a_task_without_an_exclusive_cv_protocol_is_refused(datasets) -> None:
+    with pytest.raises(SystemExit, match="exclusive stacks on CV folds"):
+        stack_forms.run("twitter-complaints", [0], 2, datasets)
