@@ -8,7 +8,8 @@ This selection tool asks whether a richer form would do better: per-class biases
 urgency head as an input with one weight per class, one (a, b) pair per class. Each fold fits
 the encoder stack once (``train.model: encoder``, the task's committed params), records the
 held-out logits the product's stack was fitted on, fits every form on them (class-balanced
-log-loss, as the product's), and scores each on the fold's test posts. Every form is thus
+log-loss, as the product's stack under ``class_weight: balanced``, which severity's params
+set), and scores each on the fold's test posts. Every form is thus
 compared on the same encoder and the same held-out posts: the differences are the forms'.
 
 Like ``benchmarks.quality.ablation`` it selects: run it on tuning seeds (0, 4), never on a
@@ -105,6 +106,11 @@ def run(task: str, seeds: list[int], folds: int, datasets: Path | None = None) -
     data = load_task(spec, datasets or default_datasets_dir(), params)
     if not data.exclusive or data.test_mask is not None:
         raise SystemExit(f"{task}: this tool compares exclusive stacks on CV folds (severity)")
+    if params.train.classifier.class_weight != "balanced":
+        raise SystemExit(
+            f"{task}: the forms are fitted class-balanced, as the product's stack is only under "
+            "train.classifier.class_weight: balanced"
+        )
     scores: dict[str, list[float]] = {name: [] for name in FORMS}
     scores["encoder alone"] = []
     ranks: dict[str, list[float]] = {name: [] for name in FORMS}
@@ -134,8 +140,9 @@ def run(task: str, seeds: list[int], folds: int, datasets: Path | None = None) -
             for name, form in FORMS.items():
                 z = fit_form(form, lin_h, enc_h, urg_h, y_h)(lin_t, enc_t, urg_t)
                 scores[name].append(score(spec.metric, truth, z.argmax(axis=1), len(data.classes)))
-                proba = np.exp(log_softmax(z, axis=1))
-                ranks[name].append(spearman(data.levels[truth], proba @ data.levels))
+                if data.levels is not None:
+                    proba = np.exp(log_softmax(z, axis=1))
+                    ranks[name].append(spearman(data.levels[truth], proba @ data.levels))
             scores["encoder alone"].append(
                 score(spec.metric, truth, enc_t.argmax(axis=1), len(data.classes))
             )
@@ -157,7 +164,7 @@ def run(task: str, seeds: list[int], folds: int, datasets: Path | None = None) -
         "folds_scores": scores,
         "per_seed": per_seed,
         "mean": {name: float(np.mean(v)) for name, v in scores.items()},
-        "spearman_expected_level": {name: float(np.mean(v)) for name, v in ranks.items()},
+        "spearman_expected_level": {name: float(np.mean(v)) for name, v in ranks.items() if v},
     }
 
 
