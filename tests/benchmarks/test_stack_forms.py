@@ -85,3 +85,15 @@ def datasets(tmp_path_factory):
 def test_a_task_without_an_exclusive_cv_protocol_is_refused(datasets) -> None:
     with pytest.raises(SystemExit, match="exclusive stacks on CV folds"):
         stack_forms.run("twitter-complaints", [0], 2, datasets)
+
+
+def test_the_recorded_functions_are_where_fit_looks_them_up() -> None:
+    import pkgutil
+
+    from triage_ml.model import fit_stack as public_fit_stack
+    from triage_ml.model import fit_urgency_blend
+
+    assert pkgutil.resolve_name(stack_forms._FIT_STACK) is public_fit_stack
+    assert pkgutil.resolve_name(stack_forms._FIT_BLEND) is fit_urgency_blend
+    source = Path(stack_forms.__file__).parents[2] / "src/triage_ml/model/train.py"
+    assert "from triage_ml.model.stack import fit_stack, fit_urgency_blend" in source.read_text()

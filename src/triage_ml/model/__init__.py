@@ -14,6 +14,8 @@ __getattr__, __dir__ = lazy_exports(
         "LabelScores": ".triager",
         "fit": ".train",
         "split_history": ".train",
+        "fit_stack": ".stack",
+        "fit_urgency_blend": ".stack",
         "build_features": ".features",
         "SpacyNormaliser": ".normalise",
         "EXTRA_HINT": ".embeddings",
