@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from benchmarks.quality import ablation
 from benchmarks.quality.tasks import task_params
-
-
-@pytest.fixture(scope="module")
-def datasets(tmp_path_factory):
-    # the synthetic data sets in the real files' shapes, as the quality harness's tests write them
-    spec = importlib.util.spec_from_file_location(
-        "quality_tests", Path(__file__).with_name("test_quality.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_datasets(tmp_path_factory.mktemp("datasets"))
 
 
 def test_a_variant_that_repeats_the_committed_value_is_skipped() -> None:

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-
-import pytest
 
 from benchmarks import baseline
-
-
-@pytest.fixture(scope="module")
-def datasets(tmp_path_factory):
-    # the synthetic data sets in the real files' shapes, as the quality harness's tests write them
-    spec = importlib.util.spec_from_file_location(
-        "quality_tests", Path(__file__).with_name("test_quality.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_datasets(tmp_path_factory.mktemp("datasets"))
 
 
 def test_baseline_reports_each_task_with_its_protocol(datasets, capsys) -> None:

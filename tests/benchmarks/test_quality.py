@@ -98,11 +98,6 @@ def write_datasets(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def datasets(tmp_path_factory) -> Path:
-    return write_datasets(tmp_path_factory.mktemp("datasets"))
-
-
-@pytest.fixture(scope="module")
 def suite_run(datasets, tmp_path_factory):
     """One smoke run of every task with ours, the baseline and spaCy textcat (3 folds)."""
     out = tmp_path_factory.mktemp("benchmark")

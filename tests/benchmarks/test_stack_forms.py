@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -70,16 +69,6 @@ def test_per_class_weights_fit_one_pair_per_class() -> None:
     only_enc = f(np.zeros((1, 3)), np.eye(3), np.zeros(1))  # enc one-hot per row
     b = np.diag(only_enc)
     assert b[0] < 0.5 * min(b[1], b[2])
-
-
-@pytest.fixture(scope="module")
-def datasets(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location(
-        "quality_tests", Path(__file__).with_name("test_quality.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_datasets(tmp_path_factory.mktemp("datasets"))
 
 
 def test_a_task_without_an_exclusive_cv_protocol_is_refused(datasets) -> None:
