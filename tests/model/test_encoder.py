@@ -536,3 +536,132 @@ def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
     assert recorded["seeds"] == [5, 6] and recorded["holdouts"]["held_out_posts"] == len(union)
     assert recorded["holdouts"]["fit_posts"] == [len(history) - len(h) for h in held]
     assert np.isfinite(tri.predict_proba(history.tail(10))).all()
+
+
+def test_soft_targets_teach_the_student_what_the_teachers_say_not_the_labels():
+    texts, y = _posts(32, seed=2)
+    Y = np.stack([y, 1 - y], axis=1)
+    # teachers that say the opposite of every label, confidently
+    contrary = np.where(Y == 1, -4.0, 4.0).astype(np.float32)
+    settings = dataclasses.replace(SETTINGS, epochs=2, distil_weight=1.0)
+    options = dict(exclusive=True, label_names=["bad", "good"], progress=None)
+    student = fine_tune(texts, None, Y, None, settings=settings, soft_targets=contrary, **options)
+    plain = fine_tune(texts, None, Y, None, settings=settings, **options)
+    p_student = EncoderRuntime(*student, threads=1).predict_proba(texts)[:, 0]
+    p_plain = EncoderRuntime(*plain, threads=1).predict_proba(texts)[:, 0]
+    # "bad" is label 0 of the bad posts (y == 1): the labels teach it, the teachers unteach it
+    assert p_plain[y == 1].mean() > p_plain[y == 0].mean()
+    assert p_student[y == 1].mean() < p_student[y == 0].mean()
+
+
+def test_soft_targets_of_the_wrong_shape_are_refused():
+    texts, y = _posts(8)
+    with pytest.raises(ValueError, match=r"soft_targets must be 8 x 2 finite logits"):
+        fine_tune(
+            texts,
+            None,
+            np.stack([y, 1 - y], axis=1),
+            None,
+            exclusive=False,
+            label_names=["a", "b"],
+            settings=SETTINGS,
+            progress=None,
+            soft_targets=np.zeros((8, 3)),
+        )
+
+
+def test_a_distilled_student_is_one_encoder_that_records_its_teachers(multilabel):
+    import onnx
+
+    from triage_ml.model.encoder.ensemble import distil_student, fine_tune_members
+
+    texts, y, meta, *_ = multilabel
+    teachers = _tune_multilabel(fine_tune_members, members=2)
+    Y = np.stack([y, 1 - y], axis=1)
+    rows = np.arange(5, 40)
+    onnx_bytes, tokenizer, config = distil_student(
+        texts,
+        meta,
+        Y,
+        (y * 0.8).astype(np.float32),
+        rows=rows,
+        teachers=teachers,
+        exclusive=False,
+        label_names=["complaint", "praise"],
+        settings=SETTINGS,
+        progress=None,
+    )
+    graph = onnx.load_from_string(onnx_bytes).graph
+    assert not [n for n in graph.node if n.op_type == "Mean"]  # one encoder, not the mean
+    assert len(onnx_bytes) < 0.6 * len(teachers[0])
+    assert "ensemble" not in config
+    recorded = config["distilled"]
+    assert recorded["teachers"]["seeds"] == [0, 1] and recorded["student_seed"] == 2
+    assert recorded["student_posts"] == 35 and recorded["distil_weight"] == 0.5
+    assert config["n_train"] == 35 and config["meta_mean"] == teachers[2]["meta_mean"]
+    assert config["train_seconds"] > teachers[2]["train_seconds"]
+    with pytest.raises(ValueError, match="at least 2 encoders"):
+        distil_student(
+            texts,
+            meta,
+            Y,
+            None,
+            rows=rows,
+            teachers=_tune_multilabel(),
+            exclusive=False,
+            label_names=["complaint", "praise"],
+            settings=SETTINGS,
+            progress=None,
+        )
+
+
+@pytest.mark.parametrize("cross_fit", [False, True])
+def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
+    canonical_history, monkeypatch, cross_fit
+):
+    import onnx
+
+    from triage_ml.contract.labels import label_matrix
+    from triage_ml.contract.params import Params
+    from triage_ml.model import stack
+    from triage_ml.model.train import fit, holdout_split
+
+    fitted_on = []
+
+    def recording_fit_stack(lin, enc, Y, *args, **kwargs):
+        fitted_on.append((enc, Y))
+        return stack_fit(lin, enc, Y, *args, **kwargs)
+
+    stack_fit = stack.fit_stack
+    monkeypatch.setattr(stack, "fit_stack", recording_fit_stack)
+    encoder = {"epochs": 1, "max_length": 16, "batch_size": 16, "threads": 2, "seed": 5}
+    params = Params.model_validate(
+        {
+            "train": {
+                "model": "encoder",
+                "calibration": {"cv": 3},
+                "encoder": {**encoder, "ensemble": 2, "cross_fit": cross_fit, "distil": True},
+            }
+        }
+    )
+    history = canonical_history.head(200)
+    tri = fit(history, params)
+    graph = onnx.load_from_string(tri.encoder.onnx_bytes).graph
+    assert not [n for n in graph.node if n.op_type == "Mean"]
+    recorded = tri.encoder.config["distilled"]
+    assert recorded["teachers"]["seeds"] == [5, 6] and recorded["student_seed"] == 7
+    labels = label_matrix(history, list(params.labels.names)).astype(int)
+    splits = [holdout_split(labels, 0.15, seed) for seed in ((5, 6) if cross_fit else (5,))]
+    held = np.union1d(*[h for _, h in splits]) if cross_fit else splits[0][1]
+    trained_on = np.union1d(*[f for f, _ in splits]) if cross_fit else splits[0][0]
+    assert recorded["student_posts"] == len(trained_on)
+    ((enc, Y),) = fitted_on
+    np.testing.assert_array_equal(Y, labels[held])
+    student = tri._encoder_logits(history.iloc[held])[0]
+    if cross_fit:
+        # the student trained on nearly every post: the stack keeps the members' held-out scores
+        assert np.abs(enc - student).max() > 1e-3
+    else:
+        # the student did not see the held-out posts: the stack is fitted on its own scores
+        np.testing.assert_allclose(enc, student, atol=1e-4)
+    assert np.isfinite(tri.predict_proba(history.tail(10))).all()

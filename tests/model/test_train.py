@@ -151,6 +151,8 @@ def test_history_without_urgency_trains_no_urgency_model(sample_history) -> None
         ("labels:\n  names: [a, a]\n", "declared twice"),
         ("train:\n  features:\n    word_ngrams: [2, 1]\n", "word_ngrams"),
         ("train:\n  encoder:\n    cross_fit: true\n", r"train.encoder: .*ensemble to 2"),
+        ("train:\n  encoder:\n    distil: true\n", r"train.encoder: .*distil needs .*ensemble"),
+        ("train:\n  encoder:\n    distil_weight: 0\n", "train.encoder.distil_weight"),
         ("- just a list\n", "expected a mapping"),
     ],
 )

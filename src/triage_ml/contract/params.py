@@ -159,6 +159,15 @@ class EncoderParams(_Strict):
     ``seed + k``) instead of all members sharing one, so between them the encoders train on
     nearly every post, and the stack, its thresholds and the urgency blend are fitted on every
     post some member held out, each scored by the members that did not train on it."""
+    distil: bool = False
+    """With ``ensemble >= 2``: after the members, fine-tune one more encoder (the student, seed
+    ``seed + ensemble``) on the posts the members trained on, to their mean scores as well as
+    to the labels, and store the student alone: the members' knowledge at one encoder's
+    scoring cost. The stack is fitted on the student's held-out scores (with ``cross_fit``:
+    on the members' held-out scores, as the student has seen nearly every post)."""
+    distil_weight: float = Field(0.5, gt=0.0, le=1.0)
+    """Share of the student's label loss that follows the members' mean scores (the rest
+    follows the labels)."""
     quantize: bool = False
     """Store the encoder with dynamic int8 weights (smaller, faster on CPU; measure quality)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -167,11 +176,16 @@ class EncoderParams(_Strict):
     """CPU threads for fine-tuning and scoring (default: all cores)."""
 
     @model_validator(mode="after")
-    def _cross_fit_needs_members(self) -> EncoderParams:
+    def _members_needed(self) -> EncoderParams:
         if self.cross_fit and self.ensemble < 2:
             raise ValueError(
                 "cross_fit needs at least 2 encoders to hold out different posts: set "
                 f"ensemble to 2 or more (got {self.ensemble}), or cross_fit to false"
+            )
+        if self.distil and self.ensemble < 2:
+            raise ValueError(
+                "distil needs at least 2 encoders to learn from: set ensemble to 2 or more "
+                f"(got {self.ensemble}), or distil to false"
             )
         return self
 

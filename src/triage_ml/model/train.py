@@ -347,7 +347,11 @@ def _fit_encoder_stack(
 
     require("torch", "finetune", "training the encoder model (train.model: encoder)")
     require("onnxruntime", "encoder", "scoring the encoder model")
-    from triage_ml.model.encoder.ensemble import fine_tune_cross_fitted, fine_tune_members
+    from triage_ml.model.encoder.ensemble import (
+        distil_student,
+        fine_tune_cross_fitted,
+        fine_tune_members,
+    )
     from triage_ml.model.encoder.finetune import EncoderSettings
     from triage_ml.model.encoder.inputs import encoder_meta, training_channels
     from triage_ml.model.encoder.runtime import EncoderRuntime
@@ -371,7 +375,23 @@ def _fit_encoder_stack(
         threads=p.threads,
         urgency_weight=p.urgency_weight,
         device=None if p.device == "auto" else p.device,
+        distil_weight=p.distil_weight,
     )
+
+    def distilled(rows: np.ndarray, teachers: tuple[bytes, str, dict]) -> tuple[bytes, str, dict]:
+        return distil_student(
+            texts,
+            meta,
+            Y,
+            urgency,
+            rows=rows,
+            teachers=teachers,
+            exclusive=exclusive,
+            label_names=list(params.labels.names),
+            settings=settings,
+            progress=progress,
+        )
+
     if p.cross_fit:
         progress(
             f"fine-tuning {p.ensemble} encoders, each holding out its own {p.holdout:.0%} "
@@ -395,6 +415,12 @@ def _fit_encoder_stack(
             crossed.config,
         )
         held, encoded, encoded_urgency = crossed.held, crossed.logits, crossed.urgency
+        if p.distil:
+            # the student sees every post some member trained on, so the stack stays fitted
+            # on the members' held-out scores, which the student learned to imitate
+            onnx_bytes, tokenizer_json, config = distilled(
+                trained_on, (onnx_bytes, tokenizer_json, config)
+            )
         encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
         if p.quantize:
             encoder = encoder.quantized()
@@ -413,6 +439,10 @@ def _fit_encoder_stack(
             members=p.ensemble,
             progress=progress,
         )
+        if p.distil:
+            onnx_bytes, tokenizer_json, config = distilled(
+                fit_idx, (onnx_bytes, tokenizer_json, config)
+            )
         encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
         if p.quantize:
             encoder = encoder.quantized()

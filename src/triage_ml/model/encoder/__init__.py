@@ -1,5 +1,6 @@
 """The fine-tuned sentence encoder: ``finetune`` trains it with torch and exports ONNX;
-``ensemble`` merges several fine-tuned encoders into one averaging graph; ``runtime`` scores
+``ensemble`` merges several fine-tuned encoders into one averaging graph (or distils them
+into one student); ``runtime`` scores
 with onnxruntime alone (no torch at scoring time)."""
 
 from triage_ml._lazy import lazy_exports
@@ -15,5 +16,6 @@ __getattr__, __dir__ = lazy_exports(
         "fine_tune_members": ".ensemble",
         "fine_tune_cross_fitted": ".ensemble",
         "merge_members": ".ensemble",
+        "distil_student": ".ensemble",
     },
 )

@@ -11,6 +11,10 @@ instead, and scores every post some member did not train on with the members tha
 stack is then fitted on those held-out scores.  Members trained on different rows share the
 whole history's metadata standardisation, as the merged graph is scored with one config.
 
+``distil_student`` (``train.encoder.distil``) fine-tunes one more encoder to the merged
+graph's scores as well as to the labels, to be stored instead of the merged graph: one
+member's scoring cost.
+
 The merged graph costs N times the scoring of one member; onnx is needed only here, at
 training time (the runtime reads the merged graph with onnxruntime alone).
 """
@@ -26,7 +30,13 @@ import numpy as np
 from triage_ml.model.encoder.finetune import EncoderSettings, fine_tune
 from triage_ml.model.encoder.runtime import EncoderRuntime
 
-__all__ = ["CrossFitted", "fine_tune_cross_fitted", "fine_tune_members", "merge_members"]
+__all__ = [
+    "CrossFitted",
+    "distil_student",
+    "fine_tune_cross_fitted",
+    "fine_tune_members",
+    "merge_members",
+]
 
 INPUTS = ("input_ids", "attention_mask", "meta")
 OUTPUTS = ("label_logits", "urgency")
@@ -250,6 +260,70 @@ def fine_tune_cross_fitted(
         logits=logit_sum[held] / scored[held, None],
         urgency=urgency_sum[held] / scored[held],
     )
+
+
+def distil_student(
+    texts: Sequence[str],
+    meta: np.ndarray | None,
+    Y: np.ndarray,
+    urgency: np.ndarray | None,
+    *,
+    rows: np.ndarray,
+    teachers: tuple[bytes, str, dict[str, Any]],
+    exclusive: bool,
+    label_names: Sequence[str],
+    settings: EncoderSettings,
+    progress: Callable[[str], None] | None = print,
+) -> tuple[bytes, str, dict[str, Any]]:
+    """One encoder fine-tuned on ``rows`` to the teachers' merged graph's label logits there
+    (``settings.distil_weight`` of the label loss) and to the labels (the rest); urgency as
+    usual. Its seed follows the teachers' (``settings.seed + members``), its metadata is
+    standardised as theirs (all the posts'), and its config records what it learned from
+    (``config["distilled"]``); returns ``(onnx_bytes, tokenizer_json, config)``."""
+    graph, tokenizer_json, teacher_config = teachers
+    members = int(teacher_config.get("ensemble", {}).get("members", 1))
+    if members < 2:
+        raise ValueError("distilling needs a merged graph of at least 2 encoders to learn from")
+    say = progress or (lambda _msg: None)
+    rows = np.asarray(rows, dtype=int)
+    n = len(texts)
+    if not len(rows) or len(np.unique(rows)) != len(rows) or not 0 <= rows.min() <= rows.max() < n:
+        raise ValueError(f"rows must be distinct row numbers in [0, {n}), at least one")
+    texts = [str(t) for t in texts]
+    meta_rows = None if meta is None else np.asarray(meta, np.float32).reshape(n, -1)
+    say(f"the {members} encoders score the student's {len(rows)} posts")
+    teacher = EncoderRuntime(graph, tokenizer_json, teacher_config, threads=settings.threads)
+    soft, _ = teacher.logits(
+        [texts[i] for i in rows], None if meta_rows is None else meta_rows[rows]
+    )
+    seed = settings.seed + members
+    say(f"student encoder (seed {seed}, {len(rows)} posts) learns from the {members} encoders")
+    Y = np.asarray(Y)
+    onnx_bytes, tokenizer_json, config = fine_tune(
+        [texts[i] for i in rows],
+        None if meta_rows is None else meta_rows[rows],
+        Y[rows],
+        None if urgency is None else np.asarray(urgency)[rows],
+        exclusive=exclusive,
+        label_names=label_names,
+        settings=dataclasses.replace(settings, seed=seed),
+        progress=progress,
+        meta_reference=meta_rows,
+        soft_targets=soft,
+    )
+    # how often the soft targets agree with the labels on the student's posts
+    taught = soft.argmax(1) if exclusive else soft > 0
+    agree = taught == (Y[rows].argmax(1) if exclusive else Y[rows] > 0.5)
+    config["distilled"] = {
+        "teachers": teacher_config["ensemble"],
+        "teachers_train_seconds": teacher_config["train_seconds"],
+        "student_seed": seed,
+        "student_posts": int(len(rows)),
+        "distil_weight": float(settings.distil_weight),
+        "teachers_agree_with_labels": round(float(agree.mean()), 4),
+    }
+    config["train_seconds"] = round(config["train_seconds"] + teacher_config["train_seconds"], 2)
+    return onnx_bytes, tokenizer_json, config
 
 
 def _fine_tune_each(

@@ -48,6 +48,7 @@ class EncoderSettings:
     opset: int = 17
     parity_tol: float = 1e-4
     device: str | None = None  # None -> "cuda" if available else "cpu"
+    distil_weight: float = 0.5  # with soft targets: their share of the label loss
 
 
 def default_model_dir() -> Path:
@@ -148,6 +149,7 @@ def fine_tune(
     settings: EncoderSettings | None = None,
     progress: Callable[[str], None] | None = print,
     meta_reference: np.ndarray | None = None,
+    soft_targets: np.ndarray | None = None,
 ) -> tuple[bytes, str, dict[str, Any]]:
     """Fine-tune the encoder end to end and export it to ONNX.
 
@@ -163,6 +165,10 @@ def fine_tune(
         pos_weight = neg/pos (clipped); ``exclusive`` -> one-hot, softmax head +
         class-balanced cross-entropy.
     urgency : n floats in [0, 1], NaN where unknown (MSE on known rows only).
+    soft_targets : n x L label logits of teachers (knowledge distillation): the label loss is
+        then ``settings.distil_weight`` times the loss against the teachers' probabilities
+        (softmax cross-entropy, or per-label BCE on their sigmoids) plus the rest times the
+        loss against ``Y``. Temperature 1, so the student's logits keep the teachers' scale.
 
     Returns ``(onnx_bytes, tokenizer_json, config)``.
     """
@@ -194,6 +200,15 @@ def fine_tune(
         else np.asarray(urgency, np.float32).reshape(n)
     )
     has_urg = ~np.isnan(urg)
+    if soft_targets is not None:
+        soft_targets = np.asarray(soft_targets, dtype=np.float32)
+        if soft_targets.shape != (n, n_labels) or not np.isfinite(soft_targets).all():
+            raise ValueError(
+                f"soft_targets must be {n} x {n_labels} finite logits (one row per post, one "
+                f"column per label), got shape {soft_targets.shape}"
+            )
+        if not 0.0 < s.distil_weight <= 1.0:
+            raise ValueError(f"distil_weight must be in (0, 1], got {s.distil_weight}")
     use_urgency = bool(has_urg.any()) and s.urgency_weight > 0
 
     model_dir = Path(s.model_dir) if s.model_dir else default_model_dir()
@@ -240,6 +255,12 @@ def fine_tune(
                 pos_weight=torch.tensor(pw, dtype=torch.float32, device=device)
             )
             y_t = torch.tensor(Y)
+        if soft_targets is None:
+            soft_t = None
+        elif exclusive:
+            soft_t = torch.softmax(torch.tensor(soft_targets), dim=1)
+        else:
+            soft_t = torch.sigmoid(torch.tensor(soft_targets))
         meta_t = torch.tensor(meta_z)
         urg_t = torch.tensor(np.nan_to_num(urg, nan=0.0))
         has_t = torch.tensor(has_urg)
@@ -277,6 +298,13 @@ def fine_tune(
                     meta_t[it].to(device),
                 )
                 loss = label_loss(logits, y_t[it].to(device))
+                if soft_t is not None:
+                    target = soft_t[it].to(device)
+                    if exclusive:
+                        soft = -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
+                    else:
+                        soft = nn.functional.binary_cross_entropy_with_logits(logits, target)
+                    loss = (1 - s.distil_weight) * loss + s.distil_weight * soft
                 if use_urgency:
                     hm = has_t[it].to(device)
                     if bool(hm.any()):
