@@ -538,13 +538,14 @@ def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
     assert np.isfinite(tri.predict_proba(history.tail(10))).all()
 
 
-def test_soft_targets_teach_the_student_what_the_teachers_say_not_the_labels():
+@pytest.mark.parametrize("exclusive", [True, False])
+def test_soft_targets_teach_the_student_what_the_teachers_say_not_the_labels(exclusive):
     texts, y = _posts(32, seed=2)
     Y = np.stack([y, 1 - y], axis=1)
     # teachers that say the opposite of every label, confidently
     contrary = np.where(Y == 1, -4.0, 4.0).astype(np.float32)
     settings = dataclasses.replace(SETTINGS, epochs=2, distil_weight=1.0)
-    options = dict(exclusive=True, label_names=["bad", "good"], progress=None)
+    options = dict(exclusive=exclusive, label_names=["bad", "good"], progress=None)
     student = fine_tune(texts, None, Y, None, settings=settings, soft_targets=contrary, **options)
     plain = fine_tune(texts, None, Y, None, settings=settings, **options)
     p_student = EncoderRuntime(*student, threads=1).predict_proba(texts)[:, 0]
@@ -624,6 +625,8 @@ def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
     from triage_ml.contract.labels import label_matrix
     from triage_ml.contract.params import Params
     from triage_ml.model import stack
+    from triage_ml.model.encoder.finetune import _standardise
+    from triage_ml.model.encoder.inputs import encoder_meta
     from triage_ml.model.train import fit, holdout_split
 
     fitted_on = []
@@ -640,7 +643,13 @@ def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
             "train": {
                 "model": "encoder",
                 "calibration": {"cv": 3},
-                "encoder": {**encoder, "ensemble": 2, "cross_fit": cross_fit, "distil": True},
+                "encoder": {
+                    **encoder,
+                    "ensemble": 2,
+                    "cross_fit": cross_fit,
+                    "distil": True,
+                    "quantize": cross_fit,
+                },
             }
         }
     )
@@ -658,10 +667,21 @@ def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
     ((enc, Y),) = fitted_on
     np.testing.assert_array_equal(Y, labels[held])
     student = tri._encoder_logits(history.iloc[held])[0]
+    meta = encoder_meta(history, tri.encoder_channels_)
     if cross_fit:
         # the student trained on nearly every post: the stack keeps the members' held-out scores
         assert np.abs(enc - student).max() > 1e-3
+        assert recorded["stack_fitted_on"] == "the members' held-out scores (cross_fit)"
+        assert tri.encoder.config["quantized"] == "int8-dynamic"  # the student, quantized
+        reference = meta  # the members' metadata scaling: the whole history's
     else:
         # the student did not see the held-out posts: the stack is fitted on its own scores
         np.testing.assert_allclose(enc, student, atol=1e-4)
+        assert recorded["stack_fitted_on"] == "the student's held-out scores"
+        reference = meta[trained_on]  # as the members': the posts they trained on
+    expected_mean = _standardise(np.asarray(meta, np.float64), np.asarray(reference, np.float64))[1]
+    np.testing.assert_allclose(tri.encoder.config["meta_mean"], expected_mean, rtol=1e-5)
+    whole = _standardise(np.asarray(meta, np.float64))[1]
+    fit_only = _standardise(np.asarray(meta, np.float64), np.asarray(meta[trained_on], np.float64))
+    assert np.abs(whole - fit_only[1]).max() > 0  # the two scalings differ: the check can fail
     assert np.isfinite(tri.predict_proba(history.tail(10))).all()

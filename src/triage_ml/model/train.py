@@ -14,7 +14,8 @@ most of the training posts (labels and urgency jointly); on the rest, which neit
 trained on, a small stack combines its logits with the linear model's out-of-fold logits and is
 at the same time the calibration; thresholds are chosen there too. With
 ``train.encoder.cross_fit`` an ensemble's encoders each hold out their own share, and the stack
-is fitted on every post some encoder held out.
+is fitted on every post some encoder held out. With ``train.encoder.distil`` one more encoder
+learns from the ensemble's mean scores and is stored in its place.
 """
 
 from __future__ import annotations
@@ -378,7 +379,9 @@ def _fit_encoder_stack(
         distil_weight=p.distil_weight,
     )
 
-    def distilled(rows: np.ndarray, teachers: tuple[bytes, str, dict]) -> tuple[bytes, str, dict]:
+    def distilled(
+        rows: np.ndarray, teachers: tuple[bytes, str, dict], **options
+    ) -> tuple[bytes, str, dict]:
         return distil_student(
             texts,
             meta,
@@ -390,6 +393,7 @@ def _fit_encoder_stack(
             label_names=list(params.labels.names),
             settings=settings,
             progress=progress,
+            **options,
         )
 
     if p.cross_fit:
@@ -416,10 +420,13 @@ def _fit_encoder_stack(
         )
         held, encoded, encoded_urgency = crossed.held, crossed.logits, crossed.urgency
         if p.distil:
-            # the student sees every post some member trained on, so the stack stays fitted
-            # on the members' held-out scores, which the student learned to imitate
+            # the student sees every post some member trained on: no post is left to score it
+            # on, so the stack stays fitted on the members' held-out scores (those of members
+            # trained without the post; the student learned the mean of all of them)
             onnx_bytes, tokenizer_json, config = distilled(
-                trained_on, (onnx_bytes, tokenizer_json, config)
+                trained_on,
+                (onnx_bytes, tokenizer_json, config),
+                stacked_on="the members' held-out scores (cross_fit)",
             )
         encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
         if p.quantize:
@@ -440,8 +447,9 @@ def _fit_encoder_stack(
             progress=progress,
         )
         if p.distil:
+            # standardised as the members were: by the posts they trained on
             onnx_bytes, tokenizer_json, config = distilled(
-                fit_idx, (onnx_bytes, tokenizer_json, config)
+                fit_idx, (onnx_bytes, tokenizer_json, config), meta_reference=meta[fit_idx]
             )
         encoder = EncoderRuntime(onnx_bytes, tokenizer_json, config, threads=p.threads)
         if p.quantize:

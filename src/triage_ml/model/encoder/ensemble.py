@@ -273,13 +273,17 @@ def distil_student(
     exclusive: bool,
     label_names: Sequence[str],
     settings: EncoderSettings,
+    meta_reference: np.ndarray | None = None,
+    stacked_on: str = "the student's held-out scores",
     progress: Callable[[str], None] | None = print,
 ) -> tuple[bytes, str, dict[str, Any]]:
     """One encoder fine-tuned on ``rows`` to the teachers' merged graph's label logits there
     (``settings.distil_weight`` of the label loss) and to the labels (the rest); urgency as
-    usual. Its seed follows the teachers' (``settings.seed + members``), its metadata is
-    standardised as theirs (all the posts'), and its config records what it learned from
-    (``config["distilled"]``); returns ``(onnx_bytes, tokenizer_json, config)``."""
+    usual. Its seed follows the teachers' (``settings.seed + members``); its metadata is
+    standardised by the mean and scale of ``meta_reference`` (default: all of ``meta``), which
+    should be what the teachers' was standardised by. Its config records what it learned from
+    and what the stack is fitted on (``config["distilled"]``, ``stacked_on``); returns
+    ``(onnx_bytes, tokenizer_json, config)``."""
     graph, tokenizer_json, teacher_config = teachers
     members = int(teacher_config.get("ensemble", {}).get("members", 1))
     if members < 2:
@@ -308,7 +312,7 @@ def distil_student(
         label_names=label_names,
         settings=dataclasses.replace(settings, seed=seed),
         progress=progress,
-        meta_reference=meta_rows,
+        meta_reference=meta_rows if meta_reference is None else meta_reference,
         soft_targets=soft,
     )
     # how often the soft targets agree with the labels on the student's posts
@@ -321,6 +325,7 @@ def distil_student(
         "student_posts": int(len(rows)),
         "distil_weight": float(settings.distil_weight),
         "teachers_agree_with_labels": round(float(agree.mean()), 4),
+        "stack_fitted_on": stacked_on,
     }
     config["train_seconds"] = round(config["train_seconds"] + teacher_config["train_seconds"], 2)
     return onnx_bytes, tokenizer_json, config

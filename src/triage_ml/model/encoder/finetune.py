@@ -168,7 +168,9 @@ def fine_tune(
     soft_targets : n x L label logits of teachers (knowledge distillation): the label loss is
         then ``settings.distil_weight`` times the loss against the teachers' probabilities
         (softmax cross-entropy, or per-label BCE on their sigmoids) plus the rest times the
-        loss against ``Y``. Temperature 1, so the student's logits keep the teachers' scale.
+        loss against ``Y``. Temperature 1, so the student's logits keep the teachers' scale;
+        the soft term is not class-weighted (the teachers' scores already carry the balance
+        their own weighted losses taught them).
 
     Returns ``(onnx_bytes, tokenizer_json, config)``.
     """
