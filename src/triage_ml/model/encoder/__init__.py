@@ -1,7 +1,6 @@
 """The fine-tuned sentence encoder: ``finetune`` trains it with torch and exports ONNX;
-``ensemble`` merges several fine-tuned encoders into one averaging graph (or distils them
-into one student); ``runtime`` scores
-with onnxruntime alone (no torch at scoring time)."""
+``ensemble`` merges several fine-tuned encoders into one averaging graph (or distils them into
+one student); ``runtime`` scores with onnxruntime alone (no torch at scoring time)."""
 
 from triage_ml._lazy import lazy_exports
 
