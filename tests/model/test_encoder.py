@@ -496,34 +496,45 @@ def test_train_encoder_ensemble_trains_and_stores_one_merged_encoder(canonical_h
     assert loaded.encoder.config["ensemble"]["members"] == 2
 
 
-def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
-    canonical_history, monkeypatch
-):
-    from triage_ml.contract.labels import label_matrix
+def _fit_recording_the_stack(history, monkeypatch, **encoder):
+    """``fit`` 200 posts of ``history`` with two small encoders (seeds 5 and 6) and the
+    ``encoder`` options; returns the Triager, the params and each ``fit_stack`` call's
+    ``(encoder logits, labels)``."""
     from triage_ml.contract.params import Params
     from triage_ml.model import stack
-    from triage_ml.model.train import fit, holdout_split
+    from triage_ml.model.train import fit
 
     fitted_on = []
 
     def recording_fit_stack(lin, enc, Y, *args, **kwargs):
-        fitted_on.append(Y)
+        fitted_on.append((enc, Y))
         return stack_fit(lin, enc, Y, *args, **kwargs)
 
     stack_fit = stack.fit_stack
     monkeypatch.setattr(stack, "fit_stack", recording_fit_stack)
-    encoder = {"epochs": 1, "max_length": 16, "batch_size": 16, "threads": 2, "seed": 5}
+    small = {"epochs": 1, "max_length": 16, "batch_size": 16, "threads": 2, "seed": 5}
     params = Params.model_validate(
         {
             "train": {
                 "model": "encoder",
                 "calibration": {"cv": 3},
-                "encoder": {**encoder, "ensemble": 2, "cross_fit": True},
+                "encoder": {**small, "ensemble": 2, **encoder},
             }
         }
     )
+    return fit(history.head(200), params), params, fitted_on
+
+
+def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
+    canonical_history, monkeypatch
+):
+    from triage_ml.contract.labels import label_matrix
+    from triage_ml.model.train import holdout_split
+
+    tri, params, fitted_on = _fit_recording_the_stack(
+        canonical_history, monkeypatch, cross_fit=True
+    )
     history = canonical_history.head(200)
-    tri = fit(history, params)
     # the union of the two members' holdouts (seeds 5 and 6), more than either alone
     labels = label_matrix(history, list(params.labels.names)).astype(int)
     held = [holdout_split(labels, 0.15, seed)[1] for seed in (5, 6)]
@@ -531,7 +542,7 @@ def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
     assert len(union) > max(len(h) for h in held)
     # the stack is fitted once, on those posts' labels, in row order
     assert len(fitted_on) == 1
-    np.testing.assert_array_equal(fitted_on[0], labels[union])
+    np.testing.assert_array_equal(fitted_on[0][1], labels[union])
     recorded = tri.encoder.config["ensemble"]
     assert recorded["seeds"] == [5, 6] and recorded["holdouts"]["held_out_posts"] == len(union)
     assert recorded["holdouts"]["fit_posts"] == [len(history) - len(h) for h in held]
@@ -623,38 +634,14 @@ def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
     import onnx
 
     from triage_ml.contract.labels import label_matrix
-    from triage_ml.contract.params import Params
-    from triage_ml.model import stack
     from triage_ml.model.encoder.finetune import _standardise
     from triage_ml.model.encoder.inputs import encoder_meta
-    from triage_ml.model.train import fit, holdout_split
+    from triage_ml.model.train import holdout_split
 
-    fitted_on = []
-
-    def recording_fit_stack(lin, enc, Y, *args, **kwargs):
-        fitted_on.append((enc, Y))
-        return stack_fit(lin, enc, Y, *args, **kwargs)
-
-    stack_fit = stack.fit_stack
-    monkeypatch.setattr(stack, "fit_stack", recording_fit_stack)
-    encoder = {"epochs": 1, "max_length": 16, "batch_size": 16, "threads": 2, "seed": 5}
-    params = Params.model_validate(
-        {
-            "train": {
-                "model": "encoder",
-                "calibration": {"cv": 3},
-                "encoder": {
-                    **encoder,
-                    "ensemble": 2,
-                    "cross_fit": cross_fit,
-                    "distil": True,
-                    "quantize": cross_fit,
-                },
-            }
-        }
+    tri, params, fitted_on = _fit_recording_the_stack(
+        canonical_history, monkeypatch, cross_fit=cross_fit, distil=True, quantize=cross_fit
     )
     history = canonical_history.head(200)
-    tri = fit(history, params)
     graph = onnx.load_from_string(tri.encoder.onnx_bytes).graph
     assert not [n for n in graph.node if n.op_type == "Mean"]
     recorded = tri.encoder.config["distilled"]

@@ -211,8 +211,7 @@ def fine_tune_cross_fitted(
     say = progress or (lambda _msg: None)
     fit_rows = [np.asarray(rows, dtype=int) for rows in fit_rows]
     for k, rows in enumerate(fit_rows):
-        distinct = len(np.unique(rows)) == len(rows)
-        if not distinct or (len(rows) and not 0 <= rows.min() <= rows.max() < n):
+        if not _distinct_rows(rows, n):
             raise ValueError(f"fit_rows[{k}] must be distinct row numbers in [0, {n})")
     if all(len(rows) == n for rows in fit_rows):
         raise ValueError("every member trains on every post: no post is held out to stack on")
@@ -291,7 +290,7 @@ def distil_student(
     say = progress or (lambda _msg: None)
     rows = np.asarray(rows, dtype=int)
     n = len(texts)
-    if not len(rows) or len(np.unique(rows)) != len(rows) or not 0 <= rows.min() <= rows.max() < n:
+    if not len(rows) or not _distinct_rows(rows, n):
         raise ValueError(f"rows must be distinct row numbers in [0, {n}), at least one")
     texts = [str(t) for t in texts]
     meta_rows = None if meta is None else np.asarray(meta, np.float32).reshape(n, -1)
@@ -329,6 +328,12 @@ def distil_student(
     }
     config["train_seconds"] = round(config["train_seconds"] + teacher_config["train_seconds"], 2)
     return onnx_bytes, tokenizer_json, config
+
+
+def _distinct_rows(rows: np.ndarray, n: int) -> bool:
+    """Whether ``rows`` are distinct row numbers in ``[0, n)`` (none is)."""
+    distinct = len(np.unique(rows)) == len(rows)
+    return distinct and (not len(rows) or 0 <= rows.min() <= rows.max() < n)
 
 
 def _fine_tune_each(
