@@ -138,7 +138,7 @@ def run(task: str, seeds: list[int], folds: int, datasets: Path | None = None) -
                 raise SystemExit("the held-out posts' urgency does not cover every post")
             triager = system.triager_
             lin_t = triager.decision(triager.transform(test))
-            enc_t, urg_t = triager._encoder_logits(test)
+            enc_t, urg_t = triager.encoder_logits(test)
             truth = data.target[test_idx]
             for name, form in FORMS.items():
                 z = fit_form(form, lin_h, enc_h, urg_h, y_h)(lin_t, enc_t, urg_t)

@@ -653,7 +653,7 @@ def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
     assert recorded["student_posts"] == len(trained_on)
     ((enc, Y),) = fitted_on
     np.testing.assert_array_equal(Y, labels[held])
-    student = tri._encoder_logits(history.iloc[held])[0]
+    student = tri.encoder_logits(history.iloc[held])[0]
     meta = encoder_meta(history, tri.encoder_channels_)
     if cross_fit:
         # the student trained on nearly every post: the stack keeps the members' held-out scores

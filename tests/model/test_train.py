@@ -46,6 +46,15 @@ def test_thresholds_are_per_label_not_a_global_half(triager) -> None:
     assert not np.allclose(triager.thresholds_, 0.5)
 
 
+@pytest.mark.parametrize("method", ["encoder_logits", "encoder_alone", "quantized"])
+def test_a_linear_model_asked_for_its_encoder_says_it_has_none(
+    triager, canonical_history, method
+) -> None:
+    args = () if method == "quantized" else (canonical_history.head(3),)
+    with pytest.raises(ValueError, match="linear model: it has no encoder"):
+        getattr(triager, method)(*args)
+
+
 def test_probabilities_are_calibrated_on_posts_the_model_never_saw(triager, params) -> None:
     """Out-of-fold Platt scaling, checked where it matters: on fresh posts, bin by bin
     (expected calibration error over ten equal-width bins), and far better than the base rate."""

@@ -179,11 +179,15 @@ class Triager:
         linear = self.decision(X)
         if self.encoder is None:
             return linear, None
-        encoded, urgency = self._encoder_logits(posts)
+        encoded, urgency = self.encoder_logits(posts)
         return stack_logits(self.stack_, linear, encoded), urgency.astype(np.float64)
 
-    def _encoder_logits(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """The encoder's label logits and urgency for a posts frame (text + metadata)."""
+    def encoder_logits(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The fine-tuned encoder's own label logits and urgency for a posts frame (text +
+        metadata), before the stack: what the stack was fitted on (for analyses such as
+        ``benchmarks.quality.stack_forms``; the product scores with the stack)."""
+        if self.encoder is None:
+            raise ValueError("this is a linear model: it has no encoder")
         from triage_ml.model.encoder.inputs import encoder_meta
 
         texts = posts["text"].astype(str).tolist()
@@ -195,9 +199,7 @@ class Triager:
     def encoder_alone(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
         """The fine-tuned encoder's own probabilities and urgency, without the linear model
         and the stack (for ablations; the product scores with the stack)."""
-        if self.encoder is None:
-            raise ValueError("this is a linear model: it has no encoder")
-        logits, urgency = self._encoder_logits(posts)
+        logits, urgency = self.encoder_logits(posts)
         trained = self.encoder.config.get("urgency_trained")
         return self.encoder.proba_from_logits(logits), urgency if trained else None
 
