@@ -86,3 +86,59 @@ def test_the_recorded_functions_are_where_fit_looks_them_up() -> None:
     assert pkgutil.resolve_name(stack_forms._FIT_BLEND) is fit_urgency_blend
     source = Path(stack_forms.__file__).parents[2] / "src/triage_ml/model/train.py"
     assert "from triage_ml.model.stack import fit_stack, fit_urgency_blend" in source.read_text()
+
+
+def test_the_tool_end_to_end_refits_the_product_stack_from_what_it_was_fitted_on(
+    datasets, monkeypatch
+) -> None:
+    """``run`` on the synthetic severity set with a tiny fine-tuning: every form is scored on
+    every fold, and the product's form, refitted from the held-out logits the tool recorded,
+    gives each fold's test posts the logits the fitted product itself gives them."""
+    pytest.importorskip("torch", reason="needs the finetune extra")
+    pytest.importorskip("onnxruntime", reason="needs the encoder extra")
+    from benchmarks.quality.systems import OursSystem
+    from benchmarks.quality.tasks import TASKS, load_task, make_folds, task_params
+
+    def tiny(task: str):
+        raw = task_params(task).model_dump(mode="python", exclude_unset=True)
+        raw["train"]["encoder"] = {"epochs": 1, "max_length": 16, "batch_size": 8, "threads": 2}
+        return type(task_params(task)).model_validate(raw)
+
+    fitted: list[OursSystem] = []
+    product_logits: list[np.ndarray] = []
+
+    class Recording(OursSystem):
+        def fit(self, *args, **kwargs) -> None:
+            super().fit(*args, **kwargs)
+            fitted.append(self)
+
+    def recording_fit_form(form, *args, **kwargs):
+        apply = fit_form(form, *args, **kwargs)
+
+        def applied(*inputs):
+            z = apply(*inputs)
+            if form == FORMS[PRODUCT]:
+                product_logits.append(z)
+            return z
+
+        return applied
+
+    monkeypatch.setattr(stack_forms, "task_params", tiny)
+    monkeypatch.setattr(stack_forms, "OursSystem", Recording)
+    monkeypatch.setattr(stack_forms, "fit_form", recording_fit_form)
+    result = stack_forms.run("severity", [0], 2, datasets)
+
+    assert set(result["folds_scores"]) == {*FORMS, "encoder alone"}
+    assert all(len(v) == 2 for v in result["folds_scores"].values())
+    assert set(result["spearman_expected_level"]) == set(FORMS)
+    data = load_task(TASKS["severity"], datasets, stack_forms.encoder_params(tiny("severity")))
+    assert len(fitted) == 2 and all(s.triager_.encoder is not None for s in fitted)
+    for system, (_, test_idx), z in zip(
+        fitted, make_folds(data, 2, 0), product_logits, strict=True
+    ):
+        test = data.frame.iloc[test_idx].reset_index(drop=True)
+        ours = system.triager_.logits(test)[0]
+        # softmax logits are defined up to a constant per post
+        np.testing.assert_allclose(
+            z - z.mean(axis=1, keepdims=True), ours - ours.mean(axis=1, keepdims=True), atol=1e-5
+        )
