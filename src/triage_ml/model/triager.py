@@ -184,8 +184,8 @@ class Triager:
 
     def encoder_logits(self, posts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """The fine-tuned encoder's own label logits and urgency for a posts frame (text +
-        metadata), before the stack: what the stack was fitted on (for analyses such as
-        ``benchmarks.quality.stack_forms``; the product scores with the stack)."""
+        metadata): what the stack combines with the linear model's logits (public for analyses
+        such as ``benchmarks.quality.stack_forms``; the product scores with the stack)."""
         if self.encoder is None:
             raise ValueError("this is a linear model: it has no encoder")
         from triage_ml.model.encoder.inputs import encoder_meta
