@@ -100,9 +100,10 @@ def test_the_tool_end_to_end_refits_the_product_stack_from_what_it_was_fitted_on
     from benchmarks.quality.tasks import TASKS, load_task, make_folds, task_params
 
     def tiny(task: str):
-        raw = task_params(task).model_dump(mode="python", exclude_unset=True)
+        committed = task_params(task)
+        raw = committed.model_dump(mode="python", exclude_unset=True)
         raw["train"]["encoder"] = {"epochs": 1, "max_length": 16, "batch_size": 8, "threads": 2}
-        return type(task_params(task)).model_validate(raw)
+        return type(committed).model_validate(raw)
 
     fitted: list[OursSystem] = []
     product_logits: list[np.ndarray] = []

@@ -497,9 +497,9 @@ def test_train_encoder_ensemble_trains_and_stores_one_merged_encoder(canonical_h
 
 
 def _fit_recording_the_stack(history, monkeypatch, **encoder):
-    """``fit`` 200 posts of ``history`` with two small encoders (seeds 5 and 6) and the
-    ``encoder`` options; returns the Triager, the params and each ``fit_stack`` call's
-    ``(encoder logits, labels)``."""
+    """``fit`` the first 200 posts of ``history`` with two small encoders (seeds 5 and 6) and
+    the ``encoder`` options; returns the Triager, the params, those posts and each ``fit_stack``
+    call's ``(encoder logits, labels)``."""
     from triage_ml.contract.params import Params
     from triage_ml.model import stack
     from triage_ml.model.train import fit
@@ -522,7 +522,8 @@ def _fit_recording_the_stack(history, monkeypatch, **encoder):
             }
         }
     )
-    return fit(history.head(200), params), params, fitted_on
+    history = history.head(200)
+    return fit(history, params), params, history, fitted_on
 
 
 def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
@@ -531,10 +532,9 @@ def test_train_encoder_cross_fit_stacks_on_every_post_some_encoder_held_out(
     from triage_ml.contract.labels import label_matrix
     from triage_ml.model.train import holdout_split
 
-    tri, params, fitted_on = _fit_recording_the_stack(
+    tri, params, history, fitted_on = _fit_recording_the_stack(
         canonical_history, monkeypatch, cross_fit=True
     )
-    history = canonical_history.head(200)
     # the union of the two members' holdouts (seeds 5 and 6), more than either alone
     labels = label_matrix(history, list(params.labels.names)).astype(int)
     held = [holdout_split(labels, 0.15, seed)[1] for seed in (5, 6)]
@@ -638,10 +638,9 @@ def test_train_encoder_distil_stores_the_student_and_stacks_on_held_out_scores(
     from triage_ml.model.encoder.inputs import encoder_meta
     from triage_ml.model.train import holdout_split
 
-    tri, params, fitted_on = _fit_recording_the_stack(
+    tri, params, history, fitted_on = _fit_recording_the_stack(
         canonical_history, monkeypatch, cross_fit=cross_fit, distil=True, quantize=cross_fit
     )
-    history = canonical_history.head(200)
     graph = onnx.load_from_string(tri.encoder.onnx_bytes).graph
     assert not [n for n in graph.node if n.op_type == "Mean"]
     recorded = tri.encoder.config["distilled"]
