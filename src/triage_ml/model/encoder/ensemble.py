@@ -331,7 +331,7 @@ def distil_student(
 
 
 def _distinct_rows(rows: np.ndarray, n: int) -> bool:
-    """Whether ``rows`` are distinct row numbers in ``[0, n)`` (none is)."""
+    """Whether ``rows`` are distinct row numbers in ``[0, n)`` (an empty array is)."""
     distinct = len(np.unique(rows)) == len(rows)
     return distinct and (not len(rows) or 0 <= rows.min() <= rows.max() < n)
 
