@@ -149,10 +149,12 @@ def test_the_loop_keeps_answering_while_a_large_request_is_scored(open_client) -
     heap (>100 ms, measured) pauses every thread. The timed posts differ from the warm-up's,
     so that no cache shortens the scoring being timed."""
     words = "my order never arrived and nobody answers the phone, refund me now please "
+    n_posts, chars = 64, 10_000
 
     def posts(tag: str) -> list[dict]:
         return [
-            {"id": f"{tag}{i}", "text": (f"{tag}{i} " + words * 150)[:10_000]} for i in range(64)
+            {"id": f"{tag}{i}", "text": (f"{tag}{i} " + words * 150)[:chars]}
+            for i in range(n_posts)
         ]
 
     lateness: list[float] = []
@@ -165,7 +167,7 @@ def test_the_loop_keeps_answering_while_a_large_request_is_scored(open_client) -
             lateness.append(time.perf_counter() - t0 - 0.001)
 
     try:
-        large = {"max_batch": 64, "max_chars": 640_000, "max_body_bytes": 2_000_000}
+        large = {"max_batch": n_posts, "max_chars": n_posts * chars, "max_body_bytes": 2_000_000}
         with open_client(gc_freeze=True, **large) as c:
             assert score(c, *posts("warm")).status_code == 200  # models, thread pool
             started, done = threading.Event(), threading.Event()
