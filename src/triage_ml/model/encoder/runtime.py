@@ -172,7 +172,7 @@ class EncoderRuntime:
         sess = self.session
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            input_ids, attn = pad_batch([ids[i] for i in idx])
+            input_ids, attn = pad_batch([ids[i] for i in idx], int(self.config.get("pad_id", 0)))
             out_l, out_u = sess.run(
                 ["label_logits", "urgency"],
                 {"input_ids": input_ids, "attention_mask": attn, "meta": meta[idx]},

