@@ -317,6 +317,11 @@ def test_merging_refuses_members_scored_with_different_configs():
     other = {**config, "meta_mean": [0.0, 5.0, 0.0]}  # standardised on other posts
     with pytest.raises(ValueError, match=r"disagree on 'meta_mean'"):
         _merge_checked([_tiny(), _tiny(scale=2.0)], [config, other], "", ["x"], None, SETTINGS)
+    # fine-tuned from another base model: its tokens and padding mean something else
+    mpnet = {**config, "base_model_sha256": "b" * 64, "pad_id": 1}
+    with pytest.raises(ValueError, match=r"disagree on 'base_model_sha256'"):
+        _merge_checked([_tiny(), _tiny()], [{**config, "base_model_sha256": "a" * 64}, mpnet],
+                       "", ["x"], None, SETTINGS)  # fmt: skip
 
 
 def test_merging_refuses_members_that_cannot_be_averaged():

@@ -41,7 +41,18 @@ __all__ = [
 INPUTS = ("input_ids", "attention_mask", "meta")
 OUTPUTS = ("label_logits", "urgency")
 # what the runtime reads from the config before the graph runs (tokens, metadata scaling)
-SHARED_CONFIG = ("label_names", "exclusive", "max_length", "n_meta", "meta_mean", "meta_scale")
+#: what every member's config must agree on to be scored as one graph: the labels, the
+#: inputs' shape and scaling, and the base model (its tokenizer and padding id)
+SHARED_CONFIG = (
+    "label_names",
+    "exclusive",
+    "max_length",
+    "n_meta",
+    "meta_mean",
+    "meta_scale",
+    "base_model_sha256",
+    "pad_id",
+)
 
 
 def _signature(model) -> dict[str, Any]:
