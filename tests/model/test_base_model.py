@@ -5,6 +5,8 @@ ids, padding id 1) fine-tunes, exports and scores like the packaged MiniLM."""
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -46,9 +48,54 @@ def test_pickled_weights_are_never_read(tmp_path):
     for name in ("config.json", "tokenizer.json"):
         (tmp_path / name).write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
-    with pytest.raises(ConfigError, match="pickle, which can run code") as err:
+    with pytest.raises(ConfigError, match="could unpickle") as err:
         base_model_dir(tmp_path)
     assert "lacks model.safetensors" in str(err.value)
+
+
+def _folder(tmp_path: Path, config: dict, tokenizer: dict) -> Path:
+    """A base model folder whose JSON files say what a test needs (the weights are not read)."""
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "tokenizer.json").write_text(json.dumps(tokenizer))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    return tmp_path
+
+
+GOOD_CONFIG = {"model_type": "mpnet", "vocab_size": 10}
+GOOD_TOKENIZER = {"post_processor": {"type": "RobertaProcessing"}, "model": {"vocab": {"a": 9}}}
+
+
+@pytest.mark.parametrize(
+    ("config", "tokenizer", "extra_file", "message"),
+    [
+        (GOOD_CONFIG, GOOD_TOKENIZER, "pytorch_model.bin", "holds pytorch_model.bin"),
+        (GOOD_CONFIG, GOOD_TOKENIZER, "adapter_config.json", "holds adapter_config.json"),
+        ({**GOOD_CONFIG, "transformers_weights": "w.bin"}, GOOD_TOKENIZER, None,
+         "sets transformers_weights, which would load other weights"),
+        ({**GOOD_CONFIG, "auto_map": {"AutoModel": "x.Model"}}, GOOD_TOKENIZER, None,
+         "sets auto_map"),
+        ({"vocab_size": 10}, GOOD_TOKENIZER, None, "names no model_type"),
+        (GOOD_CONFIG, {"model": {"vocab": {"a": 9}}}, None, "has no post_processor"),
+        (GOOD_CONFIG, {**GOOD_TOKENIZER, "added_tokens": [{"id": 10, "content": "<x>"}]}, None,
+         "token ids up to 10, beyond the model's vocab_size 10"),
+    ],
+)  # fmt: skip
+def test_a_folder_that_could_run_code_or_misread_posts_is_refused(
+    tmp_path, config, tokenizer, extra_file, message
+):
+    folder = _folder(tmp_path, config, tokenizer)
+    if extra_file:
+        (folder / extra_file).write_bytes(b"{}")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        base_model_dir(folder)
+
+
+def test_a_sound_folder_passes_and_a_broken_json_is_named(tmp_path):
+    folder = _folder(tmp_path, GOOD_CONFIG, GOOD_TOKENIZER)
+    assert base_model_dir(folder) == folder
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="config.json is not readable JSON"):
+        base_model_dir(folder)
 
 
 def test_training_with_a_wrong_base_model_fails_before_any_fitting(canonical_history, tmp_path):
@@ -120,3 +167,25 @@ def test_an_mpnet_base_fine_tunes_exports_and_records_itself(tiny_mpnet):
     # posts of different lengths scored in one padded batch score as they do alone
     alone = np.vstack([runtime.logits([t])[0] for t in texts[:8]])
     assert np.allclose(runtime.logits(texts[:8])[0], alone, atol=1e-4)
+
+    # and the graph is fed MPNet's padding id where a shorter post ends
+    fed: list[dict] = []
+    session = runtime.session
+
+    class Spy:
+        def run(self, outputs, feed):
+            fed.append(feed)
+            return session.run(outputs, feed)
+
+    runtime._session = Spy()
+    runtime.logits([texts[0], "@shop ok"])
+    ids, mask = fed[0]["input_ids"], fed[0]["attention_mask"]
+    assert (mask == 0).any() and (ids[mask == 0] == 1).all()
+
+
+def test_pickled_weights_beside_the_safetensors_are_refused_too(tiny_mpnet, tmp_path):
+    folder = tmp_path / "with-pickle"
+    shutil.copytree(tiny_mpnet, folder)
+    (folder / "pytorch_model.bin").write_bytes(b"never unpickled")
+    with pytest.raises(ConfigError, match="holds pytorch_model.bin, which transformers could"):
+        base_model_dir(folder)

@@ -142,8 +142,8 @@ class EncoderParams(_Strict):
     """Folder of another pretrained encoder to fine-tune instead of the packaged
     all-MiniLM-L6-v2: a Hugging Face encoder's ``config.json``, ``model.safetensors`` (never a
     pickled ``.bin``) and ``tokenizer.json``, e.g. all-mpnet-base-v2 as
-    ``python -m benchmarks.pretrained`` unpacks it. A larger encoder trains and scores
-    several times slower (docs/quality.md measures one)."""
+    ``python -m benchmarks.pretrained`` unpacks it. A larger encoder trains several times
+    slower and scores slower still (docs/quality.md measures all-mpnet-base-v2)."""
     epochs: int = Field(3, ge=1, le=20)
     learning_rate: float = Field(5e-5, gt=0.0, lt=1.0)
     head_learning_rate: float = Field(1e-3, gt=0.0, lt=1.0)

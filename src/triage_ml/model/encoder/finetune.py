@@ -65,36 +65,90 @@ def default_model_dir() -> Path:
 #: files a base model folder must hold: the weights only as safetensors (a pickled
 #: ``pytorch_model.bin`` can run code when it is loaded, so it is never read)
 BASE_MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+#: files transformers could unpickle from a folder (weights in torch's pickle format, or a
+#: peft adapter beside the weights): a folder holding one is refused rather than trusted
+PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+#: config.json keys that would make transformers load other weights or import code
+UNSAFE_CONFIG_KEYS = ("transformers_weights", "auto_map")
 
 
 def base_model_dir(model_dir: str | os.PathLike[str] | None) -> Path:
-    """The folder of the pretrained encoder to fine-tune: ``model_dir``, checked to hold
-    ``BASE_MODEL_FILES`` (:class:`ConfigError` naming what is missing), or the packaged
-    all-MiniLM-L6-v2 when it is ``None``."""
+    """The folder of the pretrained encoder to fine-tune: ``model_dir``, checked before any
+    training (:class:`ConfigError` naming what is wrong), or the packaged all-MiniLM-L6-v2 when
+    it is ``None``.
+
+    The folder must hold ``BASE_MODEL_FILES`` and nothing transformers could unpickle or
+    import (``PICKLED_SUFFIXES``, an ``adapter_config.json``, ``UNSAFE_CONFIG_KEYS``); its
+    ``config.json`` must name a ``model_type``, and its ``tokenizer.json`` must add the special
+    tokens (a post-processor) and give no token id beyond the model's vocabulary."""
     if model_dir is None:
         return default_model_dir()
     path = Path(model_dir).expanduser()
+    where = f"train.encoder.base_model {str(model_dir)!r} ({path.resolve()})"
     if not path.is_dir():
         raise ConfigError(
-            f"train.encoder.base_model {str(model_dir)!r} is not a folder: give the folder of a "
-            "Hugging Face encoder (holding " + ", ".join(BASE_MODEL_FILES) + "), or leave it "
-            "out for the packaged all-MiniLM-L6-v2"
-        )
-    missing = [name for name in BASE_MODEL_FILES if not (path / name).is_file()]
-    if missing:
-        pickled = (path / "pytorch_model.bin").is_file() and "model.safetensors" in missing
-        raise ConfigError(
-            f"train.encoder.base_model {str(path)!r} lacks {', '.join(missing)}; a base model "
-            "folder needs "
+            f"{where} is not a folder: give the folder of a Hugging Face encoder (holding "
             + ", ".join(BASE_MODEL_FILES)
+            + "; a relative path is read from the working folder), or leave it out for the "
+            "packaged all-MiniLM-L6-v2"
+        )
+    pickled = sorted(
+        f.name
+        for f in path.iterdir()
+        if f.suffix in PICKLED_SUFFIXES or f.name == "adapter_config.json"
+    )
+    missing = [name for name in BASE_MODEL_FILES if not (path / name).is_file()]
+    if missing or pickled:
+        raise ConfigError(
+            f"{where}: "
+            + (f"lacks {', '.join(missing)}; " if missing else "")
             + (
-                " (its pytorch_model.bin is a pickle, which can run code when loaded, so it is "
-                "never read: convert it to safetensors first)"
+                f"holds {', '.join(pickled)}, which transformers could unpickle (a pickle can "
+                "run code when loaded): keep only safetensors weights there; "
                 if pickled
                 else ""
             )
+            + "a base model folder needs "
+            + ", ".join(BASE_MODEL_FILES)
+        )
+    config = _json_file(path / "config.json", where)
+    unsafe = [key for key in UNSAFE_CONFIG_KEYS if key in config]
+    if unsafe or not config.get("model_type"):
+        raise ConfigError(
+            f"{where}: its config.json "
+            + (
+                f"sets {', '.join(unsafe)}, which would load other weights or import code"
+                if unsafe
+                else "names no model_type (e.g. 'bert', 'mpnet')"
+            )
+        )
+    tokenizer = _json_file(path / "tokenizer.json", where)
+    if not tokenizer.get("post_processor"):
+        raise ConfigError(
+            f"{where}: its tokenizer.json has no post_processor, so posts would be encoded "
+            "without the special tokens the encoder was pretrained with"
+        )
+    model = tokenizer.get("model") or {}
+    vocab = model.get("vocab")
+    ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab or [])))
+    ids += [int(t["id"]) for t in tokenizer.get("added_tokens", []) if "id" in t]
+    size = config.get("vocab_size")
+    if isinstance(size, int) and ids and max(ids) >= size:
+        raise ConfigError(
+            f"{where}: its tokenizer.json gives token ids up to {max(ids)}, beyond the model's "
+            f"vocab_size {size}: the tokenizer belongs to another model"
         )
     return path
+
+
+def _json_file(path: Path, where: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{where}: {path.name} is not readable JSON ({err})") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{where}: {path.name} is not a JSON object")
+    return doc
 
 
 def _build_model(model_dir: Path, n_meta: int, n_labels: int, dropout: float):
@@ -163,8 +217,17 @@ def _base_model_record(model_dir: Path, *, packaged: bool) -> dict[str, Any]:
         ),
         "base_model_type": str(hf_config.get("model_type", "")),
         "base_model_sha256": digest.hexdigest(),
-        "pad_id": int(hf_config.get("pad_token_id") or 0),
+        "pad_id": _pad_id(hf_config, model_dir),
     }
+
+
+def _pad_id(hf_config: dict[str, Any], model_dir: Path) -> int:
+    """The base model's padding token id: its config's, else its tokenizer's, else 0."""
+    if isinstance(hf_config.get("pad_token_id"), int):
+        return int(hf_config["pad_token_id"])
+    tokenizer = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    padding = tokenizer.get("padding") or {}
+    return int(padding.get("pad_id", 0))
 
 
 def _length_bucketed_batches(
