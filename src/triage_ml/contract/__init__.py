@@ -22,6 +22,7 @@ __getattr__, __dir__ = lazy_exports(
         "MIN_YEAR": ".columns",
         "URGENCY_LEVELS": ".columns",
         "fingerprint": ".digest",
+        "sha256_file": ".digest",
         "label_matrix": ".labels",
         "read_table": ".readers",
         "count_rows": ".streams",

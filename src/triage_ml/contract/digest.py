@@ -1,8 +1,10 @@
-"""A content hash of a frame, recorded in a bundle's metadata to name the data it was trained on."""
+"""Content hashes: of a frame (recorded in a bundle's metadata to name the data it was trained
+on) and of a file (a bundle's files, a base model's weights, a downloaded model's files)."""
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 
@@ -25,3 +27,12 @@ def fingerprint(frame: pd.DataFrame) -> str:
         digest.update(hashes.tobytes())
     digest.update(f"rows={len(frame)}".encode())
     return f"sha256:{digest.hexdigest()}"
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex SHA-256 of a file's bytes, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

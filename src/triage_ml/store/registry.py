@@ -21,12 +21,12 @@ from typing import Any
 
 import yaml
 
+from triage_ml.contract.digest import sha256_file
 from triage_ml.store.bundle import (
     LEGACY_MODEL_FILE,
     Bundle,
     BundleError,
     load_bundle,
-    sha256_file,
 )
 from triage_ml.store.tracking import (
     MODEL_ARTIFACT,

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from triage_ml._extras import require
+from triage_ml.contract.digest import sha256_file
 from triage_ml.store.bundle import (
     ARRAYS_FILE,
     ENCODER_FILES,
@@ -43,7 +44,6 @@ from triage_ml.store.bundle import (
     SIGNATURE_FILE,
     BundleError,
     load_bundle,
-    sha256_file,
 )
 
 MODEL_NAME = "triage"

@@ -9,7 +9,6 @@ this module is cheap and scoring code never needs them.  The result of
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import inspect
 import json
 import os
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from triage_ml.contract.digest import sha256_file
 from triage_ml.contract.params import ConfigError
 from triage_ml.model.encoder.runtime import EncoderRuntime, pad_batch
 
@@ -207,16 +207,12 @@ def _base_model_record(model_dir: Path, *, packaged: bool) -> dict[str, Any]:
     """What the bundle records of its base model: its name, the digest of its weights, and
     the token id its graph is padded with (the base model's own, 0 for BERT, 1 for MPNet)."""
     hf_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    digest = hashlib.sha256()
-    with open(model_dir / "model.safetensors", "rb") as weights:
-        for block in iter(lambda: weights.read(1 << 20), b""):
-            digest.update(block)
     return {
         "base_model": (
             "sentence-transformers/all-MiniLM-L6-v2" if packaged else model_dir.resolve().name
         ),
         "base_model_type": str(hf_config.get("model_type", "")),
-        "base_model_sha256": digest.hexdigest(),
+        "base_model_sha256": sha256_file(model_dir / "model.safetensors"),
         "pad_id": _pad_id(hf_config, model_dir),
     }
 
