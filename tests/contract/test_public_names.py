@@ -24,6 +24,7 @@ PACKAGES = {
         "MIN_YEAR": int,
         "URGENCY_LEVELS": dict,
         "fingerprint": types.FunctionType,
+        "sha256_file": types.FunctionType,
         "label_matrix": types.FunctionType,
         "load_history": types.FunctionType,
         "read_table": types.FunctionType,
