@@ -189,3 +189,13 @@ def test_pickled_weights_beside_the_safetensors_are_refused_too(tiny_mpnet, tmp_
     (folder / "pytorch_model.bin").write_bytes(b"never unpickled")
     with pytest.raises(ConfigError, match="holds pytorch_model.bin, which transformers could"):
         base_model_dir(folder)
+
+
+def test_padding_id_falls_back_to_the_tokenizers_then_to_zero() -> None:
+    from triage_ml.model.encoder.finetune import _pad_id
+
+    with_padding = json.dumps({"padding": {"pad_id": 1, "pad_token": "<pad>"}})
+    assert _pad_id({"pad_token_id": 3}, with_padding) == 3  # the config's wins
+    assert _pad_id({}, with_padding) == 1
+    assert _pad_id({"pad_token_id": None}, with_padding) == 1
+    assert _pad_id({}, json.dumps({"padding": None})) == 0

@@ -203,7 +203,7 @@ def _build_model(model_dir: Path, n_meta: int, n_labels: int, dropout: float):
     return EncoderClassifier(), ExportWrapper
 
 
-def _base_model_record(model_dir: Path, *, packaged: bool) -> dict[str, Any]:
+def _base_model_record(model_dir: Path, tokenizer_json: str, *, packaged: bool) -> dict[str, Any]:
     """What the bundle records of its base model: its name, the digest of its weights, and
     the token id its graph is padded with (the base model's own, 0 for BERT, 1 for MPNet)."""
     hf_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
@@ -213,15 +213,15 @@ def _base_model_record(model_dir: Path, *, packaged: bool) -> dict[str, Any]:
         ),
         "base_model_type": str(hf_config.get("model_type", "")),
         "base_model_sha256": sha256_file(model_dir / "model.safetensors"),
-        "pad_id": _pad_id(hf_config, model_dir),
+        "pad_id": _pad_id(hf_config, tokenizer_json),
     }
 
 
-def _pad_id(hf_config: dict[str, Any], model_dir: Path) -> int:
+def _pad_id(hf_config: dict[str, Any], tokenizer_json: str) -> int:
     """The base model's padding token id: its config's, else its tokenizer's, else 0."""
     if isinstance(hf_config.get("pad_token_id"), int):
         return int(hf_config["pad_token_id"])
-    tokenizer = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+    tokenizer = json.loads(tokenizer_json)
     padding = tokenizer.get("padding") or {}
     return int(padding.get("pad_id", 0))
 
@@ -341,7 +341,7 @@ def fine_tune(
     tokenizer_json = (model_dir / "tokenizer.json").read_text(encoding="utf-8")
     config: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        **_base_model_record(model_dir, packaged=s.model_dir is None),
+        **_base_model_record(model_dir, tokenizer_json, packaged=s.model_dir is None),
         "pooling": "mean",
         "max_length": int(s.max_length),
         "label_names": [str(x) for x in label_names],
