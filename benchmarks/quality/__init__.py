@@ -72,6 +72,7 @@ from benchmarks.quality.systems import (
     fasttext_available,
 )
 from benchmarks.quality.tasks import (
+    AUXILIARY_CLASS,
     DATASETS_ENV,
     PROFILES,
     SUITES,
@@ -89,6 +90,7 @@ from benchmarks.quality.tasks import (
 
 __all__ = [
     "ALL_SYSTEMS",
+    "AUXILIARY_CLASS",
     "BASELINE",
     "DATASETS_ENV",
     "DEFAULT_SYSTEMS",

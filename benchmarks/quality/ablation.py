@@ -26,6 +26,7 @@ import json
 import time
 from collections.abc import Callable
 from copy import deepcopy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,15 @@ VARIANTS: dict[str, Change] = {
     # the urgency head's share of the joint loss (multi-task with the level on severity)
     "encoder urgency_weight=0": {"encoder.urgency_weight": 0.0},
     "encoder urgency_weight=3": {"encoder.urgency_weight": 3.0},
+    # not a setting but the training rows (see DATA_VARIANTS)
+    "auxiliary posts as a class": {},
 }
+
+#: variants of the training rows, not of the params: the task's auxiliary posts
+#: (``TaskData.auxiliary``; severity: its 742 non-complaints addressed to a brand, the source of
+#: the published multi-task model's complaint-detection task) join every training fold as one
+#: more class, and the test rows are scored among the task's own classes
+DATA_VARIANTS = {"auxiliary posts as a class": "auxiliary"}
 
 #: variants that only mean something for one kind of label set
 BINARY_ONLY = {"threshold: label F1", "threshold: macro-F1", "calibration cv=10"}
@@ -139,6 +148,10 @@ def variants_for(params: Params, names: list[str] | None = None) -> dict[str, Pa
             continue
         if name in ENCODER_ONLY and params.train.model != "encoder":
             continue
+        if name in DATA_VARIANTS:
+            if params.labels.exclusive:  # the extra class needs an exclusive set
+                out[name] = params
+            continue
         changed = with_change(params, change)
         if changed is not None:
             out[name] = changed
@@ -150,14 +163,11 @@ def training_part(data: TaskData) -> TaskData:
     if data.test_mask is None:
         return data
     keep = ~data.test_mask
-    return TaskData(
+    return replace(
+        data,
         frame=data.frame[keep].reset_index(drop=True),
         target=data.target[keep],
-        classes=data.classes,
-        label_names=data.label_names,
-        exclusive=data.exclusive,
         test_mask=None,
-        levels=data.levels,
         source=data.source + " (training split only)",
     )
 
@@ -183,7 +193,10 @@ def run_ablation(
     # the task's own baseline (LinearSVC for banking77's official split), also on its CV folds
     baseline = BaselineSystem(official_split=full.test_mask is not None)
     systems: list[tuple[str, Any]] = [("baseline", baseline)]
-    systems += [(name, OursSystem(p)) for name, p in variants_for(params, variant_names).items()]
+    for name, p in variants_for(params, variant_names).items():
+        if name in DATA_VARIANTS and data.auxiliary is None:
+            continue  # this task has no auxiliary posts
+        systems.append((name, OursSystem(p, auxiliary=name in DATA_VARIANTS)))
     for name, system in systems:
         started = time.perf_counter()
         # an encoder row also scores the fine-tuned encoder alone, from the same fit: the
@@ -194,7 +207,11 @@ def run_ablation(
         own = [r for r in results if r.system == system.name]
         row = {
             "variant": name,
-            "change": VARIANTS.get(name, {}),
+            "change": (
+                {"training rows": DATA_VARIANTS[name]}
+                if name in DATA_VARIANTS
+                else VARIANTS.get(name, {})
+            ),
             **_scores(own, seeds),
             "train_seconds": float(sum(r.fit_seconds for r in own) / len(seeds)),
             "wall_seconds": time.perf_counter() - started,

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from benchmarks.quality.tasks import TaskData
+from benchmarks.quality.tasks import AUXILIARY_CLASS, TaskData
 from triage_ml import _extras
 from triage_ml.contract import ConfigError, Params
 
@@ -80,25 +80,49 @@ class System(Protocol):
     def predict(self, test: pd.DataFrame) -> FoldPrediction: ...
 
 
+def among_scored(proba: np.ndarray, n_scored: int) -> np.ndarray:
+    """An exclusive set's probabilities over its first ``n_scored`` classes only, renormalised:
+    a model trained with the auxiliary class, scored on rows that are never of that class."""
+    if proba.shape[1] == n_scored:
+        return proba
+    kept = proba[:, :n_scored]
+    return kept / np.clip(kept.sum(axis=1, keepdims=True), 1e-12, None)
+
+
 class OursSystem:
-    """triage-ml itself: ``train.fit`` on the task's params, scored as the product scores."""
+    """triage-ml itself: ``train.fit`` on the task's params, scored as the product scores.
+
+    ``auxiliary=True`` adds the task's auxiliary posts (``TaskData.auxiliary``) to every
+    training fold as one more class of the exclusive set; the test rows are then scored among
+    the task's own classes (``among_scored``)."""
 
     name = OURS
 
-    def __init__(self, params: Params):
+    def __init__(self, params: Params, auxiliary: bool = False):
         self.params = params
+        self.auxiliary = auxiliary
 
     def fit(self, train: pd.DataFrame, y: np.ndarray, data: TaskData, seed: int) -> None:
         from triage_ml.model import fit
 
         params = self.params
-        if list(params.labels.names) != data.label_names:
+        names = list(data.label_names)
+        if self.auxiliary:
+            if data.auxiliary is None or not data.exclusive:
+                raise ConfigError(
+                    f"{data.source}: this task has no auxiliary posts to train on (severity has: "
+                    "its non-complaints addressed to a brand)"
+                )
+            names.append(AUXILIARY_CLASS)
+            train = pd.concat([train, data.auxiliary], ignore_index=True)
+        if list(params.labels.names) != names:
             raw = params.model_dump(mode="python")
-            raw["labels"]["names"] = data.label_names
+            raw["labels"]["names"] = names
             params = Params.model_validate(raw)
         self.triager_ = fit(train, params)
         self.binary_ = not data.exclusive and len(data.label_names) == 1
         self.levels_ = data.levels
+        self.n_scored_ = len(data.label_names)
 
     def predict(self, test: pd.DataFrame) -> FoldPrediction:
         proba = self.triager_.predict_proba(test)
@@ -106,6 +130,9 @@ class OursSystem:
         if self.binary_:
             p = proba[:, 0]
             return FoldPrediction(decided[:, 0].astype(int), np.column_stack([1 - p, p]))
+        if proba.shape[1] > self.n_scored_:
+            proba = among_scored(proba, self.n_scored_)
+            return FoldPrediction(proba.argmax(axis=1), proba)
         return FoldPrediction(decided.argmax(axis=1), proba)
 
     def urgency(self, test: pd.DataFrame) -> np.ndarray | None:
@@ -141,6 +168,7 @@ class ReusedEncoderSystem(OursSystem):
     def fit(self, train: pd.DataFrame, y: np.ndarray, data: TaskData, seed: int) -> None:
         tri = self.source.triager_
         self.binary_, self.levels_ = self.source.binary_, self.source.levels_
+        self.n_scored_ = self.source.n_scored_
         self.triager_ = tri.quantized() if self.name == ENCODER_INT8 else tri
 
     def predict(self, test: pd.DataFrame) -> FoldPrediction:
@@ -150,6 +178,7 @@ class ReusedEncoderSystem(OursSystem):
         if self.binary_:
             p = proba[:, 0]
             return FoldPrediction((p >= 0.5).astype(int), np.column_stack([1 - p, p]))
+        proba = among_scored(proba, self.n_scored_)
         return FoldPrediction(proba.argmax(axis=1), proba)
 
     def urgency(self, test: pd.DataFrame) -> np.ndarray | None:

@@ -28,6 +28,11 @@ DATASETS_ENV = "TRIAGE_DATASETS"
 
 MetricName = Literal["macro-F1", "accuracy"]
 
+#: the one class of a task's auxiliary posts (``TaskData.auxiliary``)
+AUXILIARY_CLASS = "not_complaint"
+#: the complaints file's control groups: tweets from random users, not addressed to a brand
+RANDOM_DOMAINS = ("random_reply", "random_tweet")
+
 
 @dataclass
 class TaskData:
@@ -47,6 +52,9 @@ class TaskData:
     test_mask: np.ndarray | None = None
     levels: np.ndarray | None = None
     source: str = ""
+    #: posts outside the metric's rows, all of class ``AUXILIARY_CLASS``, which a system may add
+    #: to its training rows and never scores (severity: the non-complaints addressed to a brand)
+    auxiliary: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,12 @@ def _load_banking(folder: Path) -> tuple[pd.DataFrame, np.ndarray, list[str], di
 
 
 def _load_severity(folder: Path) -> tuple[pd.DataFrame, np.ndarray, list[str], dict[str, Any]]:
-    raw = pd.read_csv(
+    every = pd.read_csv(
         folder / "x-ci-dataset.csv", dtype={"id": str, "tweet": str}, keep_default_na=False
     )
-    raw = raw[raw["label"].astype(int) == 1].reset_index(drop=True)  # complaints only
+    is_complaint = every["label"].astype(int) == 1
+    raw = every[is_complaint].reset_index(drop=True)  # complaints only
+    others = every[~is_complaint & ~every["domain"].isin(RANDOM_DOMAINS)]
     level = raw["Severity"].astype(int).to_numpy()
     levels = np.sort(np.unique(level))
     names = [f"severity_{v}" for v in levels]
@@ -129,7 +139,10 @@ def _load_severity(folder: Path) -> tuple[pd.DataFrame, np.ndarray, list[str], d
             "urgency": (level - levels.min()) / span,
         }
     )
-    return frame, y, names, {"levels": levels.astype(float)}
+    auxiliary = pd.DataFrame(
+        {"id": others["id"], "text": others["tweet"], "labels": AUXILIARY_CLASS, "urgency": np.nan}
+    )
+    return frame, y, names, {"levels": levels.astype(float), "auxiliary": auxiliary}
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -316,6 +329,15 @@ def load_task(spec: TaskSpec, datasets: Path, params: Params, limit: int | None 
         require_labels=True,
         source=f"<{source}>",
     )
+    if extra.get("auxiliary") is not None:
+        auxiliary = extra["auxiliary"] if limit is None else extra["auxiliary"].iloc[:limit]
+        extra["auxiliary"], _ = validate_posts(
+            auxiliary.reset_index(drop=True),
+            label_set=[*label_names, AUXILIARY_CLASS],
+            exclusive=params.labels.exclusive,
+            require_labels=True,
+            source=f"<{source}, auxiliary posts>",
+        )
     return TaskData(
         frame=canonical,
         target=np.asarray(y, dtype=int),

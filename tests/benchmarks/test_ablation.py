@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from benchmarks.quality import ablation
 from benchmarks.quality.tasks import task_params
+from triage_ml.contract import ConfigError
 
 
 def test_a_variant_that_repeats_the_committed_value_is_skipped() -> None:
@@ -154,3 +156,62 @@ def test_an_encoder_row_also_scores_the_encoder_alone_from_the_same_fit(
     table = ablation.markdown("severity", rows, [0], 2, "encoder").splitlines()
     assert table[2].endswith("encoder alone (same fit) |")
     assert table[-1].endswith(" 0.5050 |") and table[4].endswith(" - |")
+
+
+def test_scoring_among_the_tasks_own_classes_renormalises_over_them() -> None:
+    from benchmarks.quality.systems import among_scored
+
+    proba = np.array([[0.2, 0.2, 0.1, 0.0, 0.5], [0.1, 0.6, 0.1, 0.1, 0.1]])
+    kept = among_scored(proba, 4)
+    np.testing.assert_allclose(kept, [[0.4, 0.4, 0.2, 0.0], [1 / 9, 6 / 9, 1 / 9, 1 / 9]])
+    assert among_scored(kept, 4) is kept  # a model without the extra class is left as it is
+
+
+def test_the_auxiliary_posts_train_one_more_class_and_tests_are_scored_without_it(datasets) -> None:
+    from benchmarks.quality.systems import OursSystem
+    from benchmarks.quality.tasks import AUXILIARY_CLASS, TASKS, load_task
+
+    params = task_params("severity")
+    data = load_task(TASKS["severity"], datasets, params, None)
+    plain, with_aux = OursSystem(params), OursSystem(params, auxiliary=True)
+    for system in (plain, with_aux):
+        system.fit(data.frame, data.target, data, 0)
+    assert plain.triager_.labels == data.label_names
+    assert with_aux.triager_.labels == [*data.label_names, AUXILIARY_CLASS]
+    scored = with_aux.predict(data.frame)
+    full = with_aux.triager_.predict_proba(data.frame)
+    assert scored.proba.shape == (len(data.frame), 4)
+    np.testing.assert_allclose(scored.proba, full[:, :4] / full[:, :4].sum(axis=1, keepdims=True))
+    np.testing.assert_array_equal(scored.predicted, scored.proba.argmax(axis=1))
+    # the auxiliary posts are learnt as a class of their own: they score high on it
+    assert with_aux.triager_.predict_proba(data.auxiliary)[:, 4].mean() > 0.5
+
+
+def test_a_task_without_auxiliary_posts_says_so(datasets) -> None:
+    from benchmarks.quality.systems import OursSystem
+    from benchmarks.quality.tasks import TASKS, load_task
+
+    params = task_params("twitter-complaints")
+    data = load_task(TASKS["twitter-complaints"], datasets, params, None)
+    with pytest.raises(ConfigError, match="no auxiliary posts to train on"):
+        OursSystem(params, auxiliary=True).fit(data.frame, data.target, data, 0)
+    # the ablation offers the variant only where it means something
+    assert "auxiliary posts as a class" not in ablation.variants_for(params)
+    assert "auxiliary posts as a class" in ablation.variants_for(task_params("severity"))
+
+
+def test_the_auxiliary_variant_is_a_row_of_the_ablation(datasets, tmp_path) -> None:
+    import json
+
+    code = ablation.main(
+        [
+            "--task", "severity", "--folds", "2", "--variants", "auxiliary posts as a class",
+            "--datasets", str(datasets), "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    rows = json.loads((tmp_path / "ablation-severity.json").read_text())["rows"]
+    assert [r["variant"] for r in rows] == ["baseline", "committed", "auxiliary posts as a class"]
+    assert rows[2]["change"] == {"training rows": "auxiliary"}
+    assert rows[1]["change"] == {}
+    assert 0.0 <= rows[2]["mean"] <= 1.0 and -1.0 <= rows[2]["extra"]["spearman"] <= 1.0

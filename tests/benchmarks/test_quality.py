@@ -86,7 +86,8 @@ def write_datasets(root: Path) -> Path:
                 "id": i + 1,
                 "tweet": text,
                 "label": int(level > 0),
-                "domain": "retail",
+                # four non-complaints from the control groups of random users
+                "domain": "random_tweet" if i < 4 else "retail",
                 "sentiment": "Negative",
                 "emotion": "anger",
                 "Severity": level,
@@ -151,6 +152,16 @@ def test_severity_is_complaints_only_with_urgency_from_the_level(datasets) -> No
     assert np.bincount(data.target).tolist() == [15, 15, 15, 15]
     np.testing.assert_allclose(data.frame["urgency"], data.target / 3)
     assert data.levels.tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_severity_keeps_its_non_complaints_to_a_brand_aside_as_auxiliary_posts(datasets) -> None:
+    data = _task(datasets, "severity")
+    aux = data.auxiliary
+    # the 12 non-complaints less the 4 of a random user's control group; never a scored row
+    assert len(aux) == 8 and set(aux["labels"]) == {bm.AUXILIARY_CLASS}
+    assert set(aux["id"]).isdisjoint(data.frame["id"])
+    assert aux["urgency"].isna().all()  # not a level: the urgency model never trains on them
+    assert _task(datasets, "twitter-complaints").auxiliary is None
 
 
 def test_declared_label_names_must_match_the_data(datasets, tmp_path) -> None:
