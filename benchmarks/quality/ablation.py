@@ -7,7 +7,9 @@
 
 ``--family encoder`` trains every row as the encoder stack (``train.model: encoder``, which
 needs the ``finetune`` extra); the ``encoder ...`` variants change its fine-tuning settings,
-and each row also reports the fine-tuned encoder alone, scored from the same fit.
+and each row also reports the fine-tuned encoder alone, scored from the same fit. One variant
+changes the training rows instead of a setting: ``auxiliary posts as a class`` (severity only)
+adds the task's auxiliary posts to every training fold as one more class (``DATA_VARIANTS``).
 
 Every variant and the plain baseline are trained on the very same folds, so a row's difference
 from the committed row is the effect of that one setting. This is a *selection* tool: run it on
