@@ -98,8 +98,8 @@ VARIANTS: dict[str, Change] = {
 }
 
 #: variants of the training rows, not of the params: the task's auxiliary posts
-#: (``TaskData.auxiliary``; severity: its 742 non-complaints addressed to a brand, the source of
-#: the published multi-task model's complaint-detection task) join every training fold as one
+#: (``TaskData.auxiliary``; severity: its 742 non-complaints addressed to a brand, part of what
+#: the published multi-task model learnt complaint detection on) join every training fold as one
 #: more class, and the test rows are scored among the task's own classes
 DATA_VARIANTS = {"auxiliary posts as a class": "auxiliary"}
 
