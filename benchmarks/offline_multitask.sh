@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# benchmarks/multitask_probe.py on a machine with torch and a CUDA GPU but no package index
+# (a lent GPU machine). Here, first (no wheels needed: the probe imports nothing of triage_ml):
+#   .venv/bin/python -m benchmarks.offline_pack pack --tasks severity,twitter-complaints --out .devpack
+# (twitter-complaints brings the embedding rows of the non-complaints' tokens). There, from the
+# repository root: bash benchmarks/offline_multitask.sh .devpack OUT_DIR
+# Runs the four variants on tuning seeds 0 and 4 (5 folds, encoder seeds 0-2), one process per
+# variant and seed, side by side; each saves its folds as it goes, so a run cut short by
+# JOB_LIMIT keeps what it finished. Here, afterwards:
+#   .venv/bin/python -m benchmarks.multitask_probe summarise OUT_DIR/s0 OUT_DIR/s4
+set -euo pipefail
+pack=${1:-.devpack}
+out=${2:-/tmp/multitask-out}
+job_limit=${JOB_LIMIT:-420}  # seconds per process
+mkdir -p "$out"
+python3 -m benchmarks.offline_pack unpack "$pack" /tmp/offline
+export PYTHONPATH="$PWD:/tmp/offline/site" TRIAGE_DATASETS=/tmp/offline/datasets
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+python3 - <<'PY'
+import importlib.metadata as m, torch
+names = ["torch", "transformers", "tokenizers", "scikit-learn", "pandas", "numpy", "safetensors"]
+print({n: m.version(n) for n in names}, "cuda:", torch.cuda.is_available() and torch.cuda.get_device_name(0))
+PY
+probe="python3 -m benchmarks.multitask_probe run --threads 2"
+$probe --limit 40 --folds 2 --seeds 0 --encoder-seeds 0 --epochs 1 \
+    --variants levels+complaint+affect --out /tmp/multitask-smoke > "$out/smoke.log" 2>&1 \
+    || { cat "$out/smoke.log"; exit 1; }
+cat "$out/smoke.log"
+for v in levels levels+affect levels+complaint levels+complaint+affect; do
+    for s in 0 4; do
+        timeout "$job_limit" $probe --variants "$v" --seeds "$s" --folds 5 --encoder-seeds 0,1,2 \
+            --out "$out/s$s" > "$out/$v-s$s.log" 2>&1 &
+    done
+done
+wait || true
+for f in "$out"/*-s?.log; do echo "== $f"; grep -c "macro-F1" "$f" || true; tail -1 "$f"; done
