@@ -84,6 +84,12 @@ class Corpus:
     complaint_rows: np.ndarray  # row numbers of the complaints, the severity task's order
 
 
+def stem(variant: str) -> str:
+    """A variant's file name: ``levels_complaint`` for ``levels+complaint`` (plain characters,
+    which every copying tool keeps)."""
+    return variant.replace("+", "_")
+
+
 class ProbeError(ValueError):
     """Input the probe cannot use: a missing file, an unknown variant or an unknown label."""
 
@@ -354,9 +360,9 @@ def _check_embeddings(model_dir: Path, ids: list[list[int]]) -> None:
 
 def _save(out: Path, variant: str, arrays: dict, meta: dict) -> None:
     """After every fine-tune, so that a run cut short keeps its finished folds."""
-    np.savez_compressed(out / f"{variant}.npz", **arrays)
+    np.savez_compressed(out / f"{stem(variant)}.npz", **arrays)
     meta = meta | {"seconds": round(meta["seconds"], 1)}
-    (out / f"{variant}.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    (out / f"{stem(variant)}.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
 
 def _macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
@@ -424,7 +430,9 @@ def summarise(args: argparse.Namespace) -> int:
     folders = [Path(f) for f in args.folders]
     rows = []
     for variant in VARIANTS:
-        paths = [f / f"{variant}.npz" for f in folders if (f / f"{variant}.npz").exists()]
+        paths = [
+            f / f"{stem(variant)}.npz" for f in folders if (f / f"{stem(variant)}.npz").exists()
+        ]
         if paths:
             rows.append(summarise_variant(paths))
     if not rows:

@@ -13,7 +13,7 @@ pack=${1:-.devpack}
 out=${2:-/tmp/multitask-out}
 job_limit=${JOB_LIMIT:-420}  # seconds per process
 mkdir -p "$out"
-python3 -m benchmarks.offline_pack unpack "$pack" /tmp/offline
+[ -d /tmp/offline/site ] || python3 -m benchmarks.offline_pack unpack "$pack" /tmp/offline
 export PYTHONPATH="$PWD:/tmp/offline/site" TRIAGE_DATASETS=/tmp/offline/datasets
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 python3 - <<'PY'
@@ -22,14 +22,14 @@ names = ["torch", "transformers", "tokenizers", "scikit-learn", "pandas", "numpy
 print({n: m.version(n) for n in names}, "cuda:", torch.cuda.is_available() and torch.cuda.get_device_name(0))
 PY
 probe="python3 -m benchmarks.multitask_probe run --threads 2"
-$probe --limit 40 --folds 2 --seeds 0 --encoder-seeds 0 --epochs 1 \
+[ -n "${NO_SMOKE:-}" ] || $probe --limit 40 --folds 2 --seeds 0 --encoder-seeds 0 --epochs 1 \
     --variants levels+complaint+affect --out /tmp/multitask-smoke > "$out/smoke.log" 2>&1 \
     || { cat "$out/smoke.log"; exit 1; }
-cat "$out/smoke.log"
+cat "$out/smoke.log" 2>/dev/null || true
 for v in levels levels+affect levels+complaint levels+complaint+affect; do
     for s in 0 4; do
         timeout "$job_limit" $probe --variants "$v" --seeds "$s" --folds 5 --encoder-seeds 0,1,2 \
-            --out "$out/s$s" > "$out/$v-s$s.log" 2>&1 &
+            --out "$out/s$s" > "$out/${v//+/_}-s$s.log" 2>&1 &
     done
 done
 wait || true
