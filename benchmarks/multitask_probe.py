@@ -53,6 +53,7 @@ VARIANTS = ("levels", "levels+affect", "levels+complaint", "levels+complaint+aff
 EMOTIONS = ("other", "anger", "sadness", "joy", "surprise", "fear", "disgust")
 POLARITIES = ("negative", "neutral", "positive")
 FILE = Path("complaint-severity-xci") / "x-ci-dataset.csv"
+COLUMNS = ("tweet", "label", "Severity", "emotion", "sentiment")
 
 
 @dataclass
@@ -103,8 +104,16 @@ def load_corpus(path: Path) -> Corpus:
     if not path.exists():
         raise ProbeError(f"{path}: not found (set TRIAGE_DATASETS to the data sets folder)")
     every = pd.read_csv(path, dtype={"id": str, "tweet": str}, keep_default_na=False)
+    missing = [c for c in COLUMNS if c not in every.columns]
+    if missing:
+        raise ProbeError(f"{path}: no column {missing}; the probe reads {list(COLUMNS)}")
     complaint = every["label"].astype(int).to_numpy()
     severity = every["Severity"].astype(int).to_numpy()
+    unknown_levels = sorted({int(v) for v in severity} - {0, 1, 2, 3, 4})
+    if unknown_levels:
+        raise ProbeError(
+            f"{path}: Severity has {unknown_levels}; known: 0 (not a complaint) and the levels 1-4"
+        )
     if not ((severity > 0) == (complaint == 1)).all():
         raise ProbeError(f"{path}: Severity must be above 0 exactly on the complaints")
     emotion = every["emotion"].str.strip().str.lower()

@@ -59,6 +59,14 @@ def test_bad_files_are_named_with_what_is_valid(tmp_path, datasets) -> None:
     frame.to_csv(tmp_path / "severity.csv", index=False)
     with pytest.raises(mp.ProbeError, match="Severity must be above 0 exactly on the complaints"):
         mp.load_corpus(tmp_path / "severity.csv")
+    frame = pd.read_csv(datasets / mp.FILE)
+    frame.loc[20, "Severity"] = 5
+    frame.to_csv(tmp_path / "level.csv", index=False)
+    with pytest.raises(mp.ProbeError, match=r"Severity has \[5\]; known: 0 \(not a complaint\)"):
+        mp.load_corpus(tmp_path / "level.csv")
+    pd.read_csv(datasets / mp.FILE).drop(columns="emotion").to_csv(tmp_path / "cols.csv")
+    with pytest.raises(mp.ProbeError, match=r"no column \['emotion'\]; the probe reads"):
+        mp.load_corpus(tmp_path / "cols.csv")
     with pytest.raises(mp.ProbeError, match="not found"):
         mp.load_corpus(tmp_path / "missing.csv")
 
