@@ -2,6 +2,7 @@
 
     python -m benchmarks.multitask_probe run --variants levels,levels+affect --out reports/mtp
     python -m benchmarks.multitask_probe summarise reports/mtp     # table, JSON and plot
+    python -m benchmarks.multitask_probe logs reports/mtp.log      # from printed lines only
 
 Severity's macro-F1 stays at 0.47-0.49 for every change on the product's encoder side
 (docs/quality.md). The X-CI file holds more annotation than the product trains on: each of its
@@ -16,12 +17,14 @@ and scores the levels' head alone on the test folds' complaints, with the same f
 - ``levels``: the control, close to the product's encoder (class-balanced cross-entropy over
   the four levels, the urgency head's squared error on ``(level - 1) / 3``, lr 1e-4, 3 epochs,
   batch 16, 64 tokens, warm-up 10%, decay 0.01, head lr 1e-3, dropout 0.1, clipped gradients).
-  Plain shuffled batches and no metadata (severity has none), so its figures are near the
-  product's "encoder alone", not equal to them.
+  Plain shuffled batches, no metadata (severity has none) and the whole training fold (the
+  product holds 15% out for its stack), so its figures are near the product's "encoder
+  alone", not equal to them.
 - ``+affect``: plus an emotion head and a polarity head (cross-entropy, each weighted 0.5).
 - ``+complaint``: the training folds' complaints plus every non-complaint (never a test row),
   with a complaint/not head (binary cross-entropy) over all of them; the levels and urgency
-  losses count the complaints only.
+  losses count the complaints only. Three times the rows: three times the steps, and fewer
+  complaints a batch.
 - ``+complaint+affect``: both, the affect heads over all rows.
 
 Each variant is trained with encoder seeds ``--encoder-seeds`` (the weights' and the batches'
