@@ -294,7 +294,7 @@ def embeddings_missing(model: str = "minilm") -> str | None:
 
     try:
         from triage_ml._extras import MissingExtra
-        from triage_ml.model.embeddings import EXTRA_HINT, ONNX_MODEL, ONNX_PURPOSE
+        from triage_ml.model import EXTRA_HINT, ONNX_MODEL, ONNX_PURPOSE
     except ImportError:
         return "needs the finetune extra (triage_ml.model.embeddings is not importable)"
     if model == ONNX_MODEL:

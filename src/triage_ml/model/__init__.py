@@ -19,6 +19,8 @@ __getattr__, __dir__ = lazy_exports(
         "build_features": ".features",
         "SpacyNormaliser": ".normalise",
         "EXTRA_HINT": ".embeddings",
+        "ONNX_MODEL": ".embeddings",
+        "ONNX_PURPOSE": ".embeddings",
         "KNOWN_SHARE": ".language",
         "foreign": ".language",
         "known_share": ".language",
