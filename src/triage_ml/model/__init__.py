@@ -21,6 +21,7 @@ __getattr__, __dir__ = lazy_exports(
         "EXTRA_HINT": ".embeddings",
         "ONNX_MODEL": ".embeddings",
         "ONNX_PURPOSE": ".embeddings",
+        "ONNX_MODULES": ".embeddings",
         "KNOWN_SHARE": ".language",
         "foreign": ".language",
         "known_share": ".language",

